@@ -1,0 +1,75 @@
+// Package cluster owns the Snapshot: the Kubernetes objects that Rampart
+// reasons about (namespaces, pods and workloads, nodes, services, policies),
+// each with the place it came from, and the sources that fill it: manifest
+// files on disk (files.go) and, in a later issue, a live API server.
+//
+// A Snapshot is plain data. It is not validated beyond what is needed to
+// decode it: validation as the API server does it lives in internal/policy,
+// which turns a Snapshot into a Model.
+package cluster
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+)
+
+// Snapshot is one consistent view of a cluster.
+type Snapshot struct {
+	Namespaces      []*Namespace
+	Pods            []*Pod
+	Nodes           []*Node
+	Services        []*Service
+	NetworkPolicies []*NetworkPolicy
+
+	// Diagnostics are what the source found while reading: documents that do
+	// not parse, objects of the wrong shape (errors), kinds that Rampart skips
+	// (notes). Validation of the objects themselves adds its own later.
+	Diagnostics []Diagnostic
+}
+
+// Namespace is a Namespace object. Declared is false for a namespace that
+// an object refers to but no manifest declares; it then carries only the
+// automatic kubernetes.io/metadata.name label, as the API server would give it.
+type Namespace struct {
+	corev1.Namespace
+	Declared bool
+	Origin   *Origin
+}
+
+// Pod is one endpoint: a bare Pod, or the pod template of a workload
+// (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob), which
+// stands for all of its replicas under the workload's own name.
+//
+// For a workload the embedded Pod is synthesized: ObjectMeta.Name and
+// Namespace are the workload's, Labels are the template's labels, Spec is
+// the template's spec, and Status is empty.
+type Pod struct {
+	corev1.Pod
+	// Kind is the kind of the object the endpoint came from ("Pod",
+	// "Deployment", ...).
+	Kind string
+	// SpecPath is the field path of the pod spec inside the source object
+	// ("spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec"),
+	// and LabelsPath that of its labels, so that diagnostics can point at them.
+	SpecPath   string
+	LabelsPath string
+	Origin     *Origin
+}
+
+// Node is a Node object.
+type Node struct {
+	corev1.Node
+	Origin *Origin
+}
+
+// Service is a Service object.
+type Service struct {
+	corev1.Service
+	Origin *Origin
+}
+
+// NetworkPolicy is a networking.k8s.io/v1 NetworkPolicy.
+type NetworkPolicy struct {
+	networkingv1.NetworkPolicy
+	Origin *Origin
+}
