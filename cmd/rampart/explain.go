@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/rampartnet/rampart/internal/policy"
+	"github.com/spf13/cobra"
+)
+
+func newExplainCmd() *cobra.Command {
+	var (
+		in       inputFlags
+		from, to string
+		probe    string
+		output   string
+	)
+	cmd := &cobra.Command{
+		Use:   "explain PATH... --from NS/NAME|ADDRESS --to NS/NAME|ADDRESS --probe PORT/PROTOCOL",
+		Short: "Say whether one connection is allowed, and which rules decide it",
+		Long: `explain decides one connection and names what decided each side of it: the
+source's egress and the destination's ingress, each allowed or denied by a
+policy rule (with its file:line), by isolation with no matching rule, or by
+a built-in rule (a pod reaches itself and its own node; hostNetwork pods and
+addresses outside the cluster are not isolated).
+
+Exit status 0 means explain ran, whether the connection is allowed or not.` + exitCodesHelp,
+		Example: `  rampart explain examples/wordpress/hardened --from web/wordpress --to data/mysql --probe 3306/TCP
+  rampart explain examples/wordpress/hardened --from web/wordpress --to 203.0.113.10 --probe 443/TCP -o json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			if err := outputFormat(output, "text", "json"); err != nil {
+				return err
+			}
+			if from == "" || to == "" {
+				return fmt.Errorf("explain needs --from and --to")
+			}
+			pr, err := policy.ParseProbe(probe)
+			if err != nil {
+				return err
+			}
+			m, err := in.load(paths, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			src, err := m.Party(from)
+			if err != nil {
+				return fmt.Errorf("--from: %w", err)
+			}
+			dst, err := m.Party(to)
+			if err != nil {
+				return fmt.Errorf("--to: %w", err)
+			}
+			q := pr.Query(src, dst)
+			r := m.Verdict(q)
+			if output == "json" {
+				return writeExplainJSON(cmd.OutOrStdout(), q, pr, r)
+			}
+			writeExplainText(cmd.OutOrStdout(), q, pr, r)
+			return nil
+		},
+	}
+	in.register(cmd)
+	cmd.Flags().StringVar(&from, "from", "", "source: namespace/name of a pod or workload, or an IP address")
+	cmd.Flags().StringVar(&to, "to", "", "destination: namespace/name of a pod or workload, or an IP address")
+	cmd.Flags().StringVar(&probe, "probe", "80/TCP", "destination PORT/PROTOCOL, e.g. 3306/TCP or http/TCP")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func writeExplainText(w io.Writer, q policy.Query, pr policy.Probe, r policy.Result) {
+	verdict := "DENIED"
+	if r.Allowed {
+		verdict = "ALLOWED"
+	}
+	fmt.Fprintf(w, "%s -> %s on %s: %s\n", q.From, q.To, pr, verdict)
+	side := func(name string, p policy.Party, d policy.Decision) {
+		state := "denied"
+		if d.Allowed {
+			state = "allowed"
+		}
+		fmt.Fprintf(w, "  %s at %s: %s (%s)\n", name, p, state, d.By)
+		fmt.Fprintf(w, "    %s\n", d.Reason)
+		for _, rule := range d.Rules {
+			fmt.Fprintf(w, "    - %s, %s", rule, rule.Path)
+			if rule.Pos != "" {
+				fmt.Fprintf(w, " at %s", rule.Pos)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	side("egress", q.From, r.Egress)
+	side("ingress", q.To, r.Ingress)
+}
+
+func writeExplainJSON(w io.Writer, q policy.Query, pr policy.Probe, r policy.Result) error {
+	out := struct {
+		From     string          `json:"from"`
+		To       string          `json:"to"`
+		Port     int32           `json:"port"`
+		PortName string          `json:"portName,omitempty"`
+		Protocol string          `json:"protocol"`
+		Allowed  bool            `json:"allowed"`
+		Egress   policy.Decision `json:"egress"`
+		Ingress  policy.Decision `json:"ingress"`
+	}{q.From.String(), q.To.String(), r.Port, pr.Name, string(pr.Protocol), r.Allowed, r.Egress, r.Ingress}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"github.com/rampartnet/rampart/internal/analyze"
+	"github.com/spf13/cobra"
+)
+
+func newReachCmd() *cobra.Command {
+	var (
+		in       inputFlags
+		probes   []string
+		from, to string
+		output   string
+	)
+	cmd := &cobra.Command{
+		Use:   "reach PATH...",
+		Short: "Print who can reach whom, for every pair of pods and workloads",
+		Long: `reach reads manifests (files or directories, YAML or JSON) and prints, for
+every ordered pair of pods and workloads (a workload such as a Deployment
+counts as one endpoint named namespace/name) and every probe, whether
+NetworkPolicy allows the connection.
+
+  -o table  one matrix per probe: sources down, destinations across,
+            "." allowed, "X" blocked
+  -o json   an array of {"from","to","port","protocol","allowed"} sorted by
+            from, to, port, protocol
+` + exitCodesHelp,
+		Example: `  rampart reach examples/netpol-e2e --probe 80/TCP
+  rampart reach examples/netpol-e2e --probe 80/TCP --probe 81/UDP --from 'x/*' -o json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, paths []string) error {
+			if err := outputFormat(output, "table", "json"); err != nil {
+				return err
+			}
+			prs, err := parseProbes(probes)
+			if err != nil {
+				return err
+			}
+			m, err := in.load(paths, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			t, err := analyze.Reach(m, prs, from, to)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return t.WriteJSON(cmd.OutOrStdout())
+			}
+			return t.WriteTable(cmd.OutOrStdout())
+		},
+	}
+	in.register(cmd)
+	cmd.Flags().StringArrayVar(&probes, "probe", []string{"80/TCP"}, "PORT/PROTOCOL to ask about (repeatable), e.g. 80/TCP, 53/UDP, http/TCP")
+	cmd.Flags().StringVar(&from, "from", "", "only sources matching namespace/name, with * wildcards (e.g. 'web/*')")
+	cmd.Flags().StringVar(&to, "to", "", "only destinations matching namespace/name, with * wildcards")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}

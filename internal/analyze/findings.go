@@ -1,0 +1,687 @@
+package analyze
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/internal/policy"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Severity ranks findings: high, medium, low, info.
+type Severity string
+
+// Severities, from the most urgent.
+const (
+	High   Severity = "high"
+	Medium Severity = "medium"
+	Low    Severity = "low"
+	Info   Severity = "info"
+)
+
+func (s Severity) rank() int {
+	switch s {
+	case High:
+		return 0
+	case Medium:
+		return 1
+	case Low:
+		return 2
+	}
+	return 3
+}
+
+// Finding kinds, in the order the report lists them within a severity.
+const (
+	KindNoDefaultDenyIngress        = "no-default-deny-ingress"
+	KindNoDefaultDenyEgress         = "no-default-deny-egress"
+	KindReachableFromEveryNamespace = "reachable-from-every-namespace"
+	KindEgressOpenToInternet        = "egress-open-to-internet"
+	KindEgressBlocksDNS             = "egress-blocks-dns"
+	KindPolicySelectsNothing        = "policy-selects-nothing"
+	KindPeerMatchesNothing          = "peer-matches-nothing"
+	KindBlastRadius                 = "blast-radius"
+)
+
+var kindOrder = map[string]int{
+	KindBlastRadius:                 0,
+	KindReachableFromEveryNamespace: 1,
+	KindEgressBlocksDNS:             2,
+	KindNoDefaultDenyIngress:        3,
+	KindNoDefaultDenyEgress:         4,
+	KindEgressOpenToInternet:        5,
+	KindPolicySelectsNothing:        6,
+	KindPeerMatchesNothing:          7,
+}
+
+// Subject kinds.
+const (
+	SubjectEndpoint  = "endpoint"
+	SubjectNamespace = "namespace"
+	SubjectPolicy    = "policy"
+)
+
+// Finding is one problem of the segmentation, with how to fix it.
+type Finding struct {
+	Kind     string   `json:"kind"`
+	Severity Severity `json:"severity"`
+	// Subject is what the finding is about: an endpoint or a policy
+	// ("namespace/name"), or a namespace; SubjectKind says which.
+	Subject     string `json:"subject"`
+	SubjectKind string `json:"subjectKind"`
+	Namespace   string `json:"namespace"`
+	// Message says what is wrong. It does not repeat the subject, so that
+	// findings that say the same thing of several subjects print as one.
+	Message string `json:"message"`
+	// Hint says how to fix it, concretely (often a manifest to apply).
+	Hint string `json:"hint,omitempty"`
+	// Pos is file:line of what to change (a policy's field, or the
+	// endpoint's manifest), and Path the field path in that policy.
+	Pos  string `json:"pos,omitempty"`
+	Path string `json:"path,omitempty"`
+
+	// hintKind names the template of Hint: hints of one kind differ only
+	// in the names they fill in, so text output prints each kind once.
+	hintKind string
+}
+
+func sortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		x, y := &fs[i], &fs[j]
+		if x.Severity.rank() != y.Severity.rank() {
+			return x.Severity.rank() < y.Severity.rank()
+		}
+		if x.Kind != y.Kind {
+			return kindOrder[x.Kind] < kindOrder[y.Kind]
+		}
+		if x.Subject != y.Subject {
+			return x.Subject < y.Subject
+		}
+		if x.Path != y.Path {
+			return x.Path < y.Path
+		}
+		return x.Message < y.Message
+	})
+}
+
+func (a *analysis) findings() []Finding {
+	var fs []Finding
+	fs = append(fs, a.defaultDenyFindings()...)
+	fs = append(fs, a.exposureFindings()...)
+	fs = append(fs, a.internetFindings()...)
+	fs = append(fs, a.dnsFindings()...)
+	fs = append(fs, a.selectorFindings()...)
+	return fs
+}
+
+// systemSeverity lowers the severity of findings about kube-system to
+// info: its workloads are the platform's, and rarely under the reader's
+// control.
+func systemSeverity(ns string, s Severity) Severity {
+	if ns == metav1NamespaceSystem {
+		return Info
+	}
+	return s
+}
+
+const metav1NamespaceSystem = "kube-system"
+
+// endpointFinding expands a class finding to one finding per member.
+func endpointFindings(c *policy.Class, f Finding) []Finding {
+	out := make([]Finding, 0, len(c.Members))
+	for _, e := range c.Members {
+		g := f
+		g.Subject, g.SubjectKind, g.Namespace = e.Ref(), SubjectEndpoint, e.Namespace
+		if g.Pos == "" {
+			g.Pos = endpointPos(e)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func endpointPos(e *policy.Endpoint) string { return pos(e.Origin(), "") }
+
+func policyPos(p *policy.Policy, path string) string { return pos(p.Origin(), path) }
+
+// pos is file:line of path in o: just the file when the line is not known
+// (an object built in Go rather than read from a file), "" when neither is.
+func pos(o *cluster.Origin, path string) string {
+	switch {
+	case o == nil || o.File == "":
+		return ""
+	case o.LineOf(path) == 0:
+		return o.File
+	}
+	return o.Pos(path)
+}
+
+// no-default-deny-ingress / -egress: a namespace with pods where no policy
+// with an empty podSelector (one that selects every pod of the namespace)
+// isolates that direction, so that any pod no other policy selects is open.
+// Namespaces whose only endpoints use the host network are skipped:
+// NetworkPolicy cannot isolate those.
+func (a *analysis) defaultDenyFindings() []Finding {
+	var fs []Finding
+	for ni, ns := range a.nsNames {
+		pods := false
+		for _, c := range a.nsClasses[ni] {
+			pods = pods || !a.classes[c].Rep().HostNetwork
+		}
+		if !pods {
+			continue
+		}
+		var in, eg bool
+		for _, p := range a.m.PoliciesIn(ns) {
+			if p.Selector.Empty() {
+				in = in || p.Isolates(policy.Ingress)
+				eg = eg || p.Isolates(policy.Egress)
+			}
+		}
+		if !in {
+			fs = append(fs, Finding{
+				Kind: KindNoDefaultDenyIngress, Severity: systemSeverity(ns, Medium), hintKind: "default-deny-ingress",
+				Subject: ns, SubjectKind: SubjectNamespace, Namespace: ns,
+				Message: "no default-deny ingress policy (empty podSelector, policyTypes Ingress): " +
+					"a pod that no other policy selects accepts connections from anywhere",
+				Hint: "apply a default-deny policy, then allow what each workload needs:\n" +
+					"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" +
+					"metadata: {name: default-deny-ingress, namespace: " + ns + "}\n" +
+					"spec: {podSelector: {}, policyTypes: [Ingress]}",
+			})
+		}
+		if !eg {
+			fs = append(fs, Finding{
+				Kind: KindNoDefaultDenyEgress, Severity: systemSeverity(ns, Low), hintKind: "default-deny-egress",
+				Subject: ns, SubjectKind: SubjectNamespace, Namespace: ns,
+				Message: "no default-deny egress policy (empty podSelector, policyTypes Egress): " +
+					"a pod that no other policy selects can connect anywhere, the internet included",
+				Hint: "apply a default-deny egress policy that still allows DNS, then allow what each workload needs:\n" +
+					"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" +
+					"metadata: {name: default-deny-egress, namespace: " + ns + "}\n" +
+					"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n" + a.dnsRuleYAML("  "),
+			})
+		}
+	}
+	return fs
+}
+
+// reachable-from-every-namespace: a class that some pod of every other
+// namespace with endpoints reaches. High when nothing isolates its ingress
+// (open by omission), medium when policies isolate it but admit every
+// namespace (open by a rule, perhaps on purpose).
+func (a *analysis) exposureFindings() []Finding {
+	others := len(a.nsNames) - 1
+	if others < 1 {
+		return nil
+	}
+	nsr := a.nsReachSets()
+	var flagged []int
+	for d := range a.n {
+		own, n := a.nsOf[d], 0
+		for ni, b := range nsr {
+			if ni != own && b.has(d) {
+				n++
+			}
+		}
+		if n == others {
+			flagged = append(flagged, d)
+		}
+	}
+	if len(flagged) == 0 {
+		return nil
+	}
+	// Per probe and namespace, the columns some pod of the namespace
+	// reaches: to say on which probes every namespace gets in.
+	nsRows := make([][]bitset, len(a.rows))
+	for pi, r := range a.rows {
+		nsRows[pi] = make([]bitset, len(a.nsNames))
+		for ni, cs := range a.nsClasses {
+			b := newBitset(len(r.dst))
+			for _, s := range cs {
+				b.or(r.row(s))
+			}
+			nsRows[pi][ni] = b
+		}
+	}
+	var fs []Finding
+	for _, d := range flagged {
+		c, own := a.classes[d], a.nsOf[d]
+		var ports []string
+		for pi, r := range a.rows {
+			col := r.col[d]
+			if col < 0 {
+				continue
+			}
+			all := true
+			for ni := range a.nsNames {
+				if ni != own && !nsRows[pi][ni].has(int(col)) {
+					all = false
+					break
+				}
+			}
+			if all {
+				ports = append(ports, r.probe.String())
+			}
+		}
+		on := "on " + joinLimit(ports, 6)
+		if len(ports) == 0 {
+			on = "on different ports from different namespaces"
+		}
+		what := fmt.Sprintf("reachable from pods of every other namespace (%d) %s", others, on)
+		f := Finding{Kind: KindReachableFromEveryNamespace, Severity: High}
+		switch rep := c.Rep(); {
+		case rep.HostNetwork:
+			f.Message = what + ": it uses the host network, which NetworkPolicy does not isolate"
+			f.hintKind = "host-network"
+			f.Hint = "run it without hostNetwork unless it needs the node's network; " +
+				"otherwise restrict access with the node's firewall"
+		case len(a.isoIngress[d]) == 0:
+			f.Message = what + ": no policy isolates its ingress"
+			f.hintKind = "isolate-ingress"
+			f.Hint = "isolate it (a default-deny ingress policy for namespace " + c.Namespace +
+				"), then admit only its clients, e.g.\n" +
+				"ingress:\n- from:\n  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: CLIENT-NAMESPACE}}\n" +
+				"    podSelector: {matchLabels: {app: CLIENT}}\n  ports: [{port: PORT, protocol: TCP}]"
+		default:
+			f.Severity = Medium
+			f.Message = what + ": isolated by " + joinLimit(a.isoIngress[d], 3) + ", whose rules admit every namespace"
+			f.hintKind = "narrow-ingress"
+			f.Hint = "if that is not on purpose, narrow the ingress rules of its policies: a rule without 'from', " +
+				"a namespaceSelector {} or an ipBlock over the pod network admits every namespace; name the client " +
+				"namespaces instead (namespaceSelector on kubernetes.io/metadata.name)"
+		}
+		fs = append(fs, endpointFindings(c, f)...)
+	}
+	return fs
+}
+
+// internetOpening is one reason why an endpoint's egress reaches 0.0.0.0/0.
+type internetOpening struct {
+	p        *policy.Policy
+	path     string
+	what     string // the peer, in words
+	allPorts bool
+	ports    []string
+}
+
+// egress-open-to-internet: a class whose egress reaches 0.0.0.0/0 or ::/0:
+// it is not egress-isolated, or a rule of a policy isolating it allows
+// every destination (no 'to'), or an ipBlock with a /0 CIDR (its 'except'
+// entries do not close the rest of the internet). Medium when every port is
+// open, low when only some are.
+func (a *analysis) internetFindings() []Finding {
+	var fs []Finding
+	for d, c := range a.classes {
+		rep := c.Rep()
+		f := Finding{Kind: KindEgressOpenToInternet}
+		if len(a.isoEgress[d]) == 0 {
+			f.Severity = Medium
+			if rep.HostNetwork {
+				f.Message = "egress to any address on all ports: it uses the host network, which NetworkPolicy does not isolate"
+				f.hintKind = "host-network-egress"
+				f.Hint = "run it without hostNetwork unless it needs the node's network; " +
+					"otherwise restrict its egress with the node's firewall"
+			} else {
+				f.Message = "egress to any address on all ports: no policy isolates its egress"
+				f.hintKind = "isolate-egress"
+				f.Hint = "isolate its egress (a default-deny egress policy for namespace " + c.Namespace +
+					") and allow only the destinations it needs, e.g. for an external API:\n" +
+					"egress:\n- to: [{ipBlock: {cidr: 203.0.113.0/24}}]\n  ports: [{port: 443, protocol: TCP}]"
+			}
+			fs = append(fs, endpointFindings(c, f)...)
+			continue
+		}
+		var opens []internetOpening
+		for _, p := range a.m.PoliciesIn(c.Namespace) {
+			if !p.Isolates(policy.Egress) || !p.Selects(rep) {
+				continue
+			}
+			for _, r := range p.EgressRules {
+				o := internetOpening{p: p, allPorts: r.AllPorts}
+				for _, po := range r.Ports {
+					o.ports = append(o.ports, po.String())
+				}
+				if r.AllPeers {
+					o.path = fmt.Sprintf("spec.egress[%d]", r.Index)
+					o.what = "a rule without 'to' (any destination)"
+					opens = append(opens, o)
+					continue
+				}
+				for _, pe := range r.Peers {
+					if pe.IPBlock == nil || pe.IPBlock.CIDR.Bits() != 0 {
+						continue
+					}
+					o.path = fmt.Sprintf("spec.egress[%d].to[%d]", r.Index, pe.Index)
+					o.what = "ipBlock " + pe.IPBlock.String()
+					opens = append(opens, o)
+				}
+			}
+		}
+		if len(opens) == 0 {
+			continue
+		}
+		f.Severity = Low
+		parts := make([]string, 0, len(opens))
+		for _, o := range opens {
+			on := "all ports"
+			if o.allPorts {
+				f.Severity = Medium
+			} else {
+				on = strings.Join(o.ports, ", ")
+			}
+			parts = append(parts, fmt.Sprintf("%s %s allows %s on %s", o.p.Ref(), o.path, o.what, on))
+		}
+		if len(parts) > 3 {
+			parts = append(parts[:3], fmt.Sprintf("%d more", len(parts)-3))
+		}
+		f.Message = "egress to the internet: " + strings.Join(parts, "; ")
+		f.Pos, f.Path = policyPos(opens[0].p, opens[0].path), opens[0].path
+		f.hintKind = "narrow-egress"
+		f.Hint = "in place of the open peer, name the destinations it needs (a namespaceSelector and podSelector " +
+			"for pods of the cluster), e.g. for an external API:\nto: [{ipBlock: {cidr: 203.0.113.0/24}}]"
+		fs = append(fs, endpointFindings(c, f)...)
+	}
+	return fs
+}
+
+// Addresses that stand for the outside world in checks (RFC 5737).
+const externalResolver = "198.51.100.53" // TEST-NET-2: a resolver outside the cluster
+
+// dnsTargets returns the cluster's DNS servers: endpoints labelled
+// k8s-app=kube-dns (the convention of kube-dns and CoreDNS), or named
+// kube-system/coredns or kube-system/kube-dns.
+func (a *analysis) dnsTargets() []*policy.Endpoint {
+	if a.dns == nil {
+		a.dns = []*policy.Endpoint{}
+		for _, c := range a.classes {
+			for _, e := range c.Members {
+				if e.Labels["k8s-app"] == "kube-dns" || (e.Namespace == "kube-system" &&
+					(e.Name == "coredns" || e.Name == "kube-dns")) {
+					a.dns = append(a.dns, e)
+				}
+			}
+		}
+		sort.Slice(a.dns, func(i, j int) bool { return a.dns[i].Ref() < a.dns[j].Ref() })
+	}
+	return a.dns
+}
+
+// dnsRuleYAML is an egress rule (a list element) allowing DNS to the
+// model's DNS server, or to kube-dns by convention, indented by indent.
+func (a *analysis) dnsRuleYAML(indent string) string {
+	ns, sel := "kube-system", "{k8s-app: kube-dns}"
+	if ts := a.dnsTargets(); len(ts) > 0 {
+		t := ts[0]
+		ns = t.Namespace
+		if t.Labels["k8s-app"] != "kube-dns" && len(t.Labels) > 0 {
+			sel = "{" + strings.ReplaceAll(labels.Set(t.Labels).String(), "=", ": ") + "}"
+		}
+	}
+	return indent + "- to:\n" +
+		indent + "  - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: " + ns + "}}\n" +
+		indent + "    podSelector: {matchLabels: " + sel + "}\n" +
+		indent + "  ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]"
+}
+
+// egress-blocks-dns: an egress-isolated class that cannot query DNS on
+// 53/UDP: to the cluster's DNS server when the model has one (to any of
+// them, when several), else to an external resolver (198.51.100.53). The
+// verdict engine decides, on the class's first member.
+func (a *analysis) dnsFindings() []Finding {
+	dns := policy.Probe{Port: 53, Protocol: corev1.ProtocolUDP}
+	targets := a.dnsTargets()
+	var parties []policy.Party
+	for _, t := range targets {
+		parties = append(parties, policy.Party{Endpoint: t})
+	}
+	if len(parties) == 0 {
+		p, err := a.m.Party(externalResolver)
+		if err != nil {
+			return nil // cannot happen: an address always parses
+		}
+		parties = append(parties, p)
+	}
+	var fs []Finding
+	for d, c := range a.classes {
+		if len(a.isoEgress[d]) == 0 {
+			continue
+		}
+		rep := c.Rep()
+		var denied *policy.Result
+		var to policy.Party
+		ok := false
+		for _, t := range parties {
+			if t.Endpoint == rep {
+				ok = len(parties) == 1 // the DNS server itself
+				continue
+			}
+			v := a.m.Verdict(dns.Query(policy.Party{Endpoint: rep}, t))
+			if v.Allowed {
+				ok = true
+				break
+			}
+			if denied == nil {
+				denied, to = &v, t
+			}
+		}
+		if ok || denied == nil {
+			continue
+		}
+		f := Finding{Kind: KindEgressBlocksDNS, Severity: High}
+		if !denied.Egress.Allowed {
+			f.Message = fmt.Sprintf("egress-isolated, and no egress rule of its policies allows DNS (53/UDP) to %s: "+
+				"name lookups fail", to)
+			f.hintKind = "dns-egress"
+			f.Hint = "add an egress rule for DNS to a policy that selects it, or apply this one:\n" +
+				"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" +
+				"metadata: {name: allow-dns, namespace: " + c.Namespace + "}\n" +
+				"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n" + a.dnsRuleYAML("  ")
+		} else {
+			f.Message = fmt.Sprintf("egress-isolated, and the ingress of %s (isolated by %s) does not admit it "+
+				"on DNS (53/UDP): name lookups fail", to, joinLimit(denied.Ingress.IsolatedBy, 3))
+			f.hintKind = "dns-ingress"
+			f.Hint = fmt.Sprintf("admit DNS from every namespace in the ingress policies of %s:\n"+
+				"ingress:\n- from: [{namespaceSelector: {}}]\n  ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]", to)
+		}
+		fs = append(fs, endpointFindings(c, f)...)
+	}
+	return fs
+}
+
+// policy-selects-nothing and peer-matches-nothing: selectors that match no
+// endpoint of the input. With manifests, the workloads may simply be
+// missing from the input; the hint says so.
+func (a *analysis) selectorFindings() []Finding {
+	var fs []Finding
+	peerMatch := map[string]string{} // peer key → "" when it matches, else why not
+	nsMatches := map[string]nsMatch{}
+	for _, p := range a.m.Policies {
+		var any, pods bool
+		if ni, ok := a.nsIndex[p.Namespace]; ok {
+			for _, c := range a.nsClasses[ni] {
+				rep := a.classes[c].Rep()
+				if p.Selector.Matches(rep.Labels) {
+					any = true
+					if !rep.HostNetwork {
+						pods = true
+						break
+					}
+				}
+			}
+		}
+		if !pods {
+			f := Finding{
+				Kind: KindPolicySelectsNothing, Severity: Low, hintKind: "selects-nothing",
+				Subject: p.Ref(), SubjectKind: SubjectPolicy, Namespace: p.Namespace,
+				Path: "spec.podSelector", Pos: policyPos(p, "spec.podSelector"),
+				Message: fmt.Sprintf("spec.podSelector %s matches no pod of namespace %s in the input: "+
+					"the policy has no effect", selectorString(p.Selector), p.Namespace),
+				Hint: "fix spec.podSelector to match the labels of the pods it is meant for (kubectl get pods -n " +
+					p.Namespace + " --show-labels), or delete the policy; if those workloads are not in the " +
+					"input, add their manifests",
+			}
+			if any {
+				f.Message = fmt.Sprintf("spec.podSelector %s matches only hostNetwork pods, which NetworkPolicy "+
+					"does not isolate: the policy has no effect", selectorString(p.Selector))
+			}
+			fs = append(fs, f)
+		}
+		for _, dir := range []policy.Direction{policy.Ingress, policy.Egress} {
+			field := "from"
+			if dir == policy.Egress {
+				field = "to"
+			}
+			for _, r := range p.Rules(dir) {
+				for i := range r.Peers {
+					pe := &r.Peers[i]
+					if pe.IPBlock != nil {
+						continue
+					}
+					why := a.peerMatches(p.Namespace, pe, peerMatch, nsMatches)
+					if why == "" {
+						continue
+					}
+					path := fmt.Sprintf("spec.%s[%d].%s[%d]", dir, r.Index, field, pe.Index)
+					fs = append(fs, Finding{
+						Kind: KindPeerMatchesNothing, Severity: Low, hintKind: "peer-matches-nothing",
+						Subject: p.Ref(), SubjectKind: SubjectPolicy, Namespace: p.Namespace,
+						Path: path, Pos: policyPos(p, path),
+						Message: path + ": " + why + ": the peer admits nothing",
+						Hint: "fix the selector to match the intended pods' labels (every namespace also has the " +
+							"label kubernetes.io/metadata.name=<name>), or remove the peer; if those workloads are " +
+							"not in the input, add their manifests",
+					})
+				}
+			}
+		}
+	}
+	return fs
+}
+
+// peerMatches returns "" when a selector peer of a policy in namespace
+// policyNS matches some (non-hostNetwork) endpoint, else why not. It works
+// on class representatives, and caches by the selectors' canonical strings.
+func (a *analysis) peerMatches(policyNS string, pe *policy.Peer, cache map[string]string, nsCache map[string]nsMatch) string {
+	nsKey := "in:" + policyNS
+	if pe.Namespaces != nil {
+		nsKey = "ns:" + pe.Namespaces.String()
+	}
+	podKey := "*"
+	if pe.Pods != nil {
+		podKey = "pod:" + pe.Pods.String()
+	}
+	key := nsKey + "|" + podKey
+	if why, ok := cache[key]; ok {
+		return why
+	}
+	nm, ok := nsCache[nsKey]
+	if !ok {
+		if pe.Namespaces == nil {
+			nm.any = true
+			if ni, ok := a.nsIndex[policyNS]; ok {
+				nm.idx = []int{ni}
+			}
+		} else {
+			for _, ns := range a.m.Namespaces {
+				if pe.Namespaces.Matches(ns.Labels) {
+					nm.any = true
+					if ni, ok := a.nsIndex[ns.Name]; ok {
+						nm.idx = append(nm.idx, ni)
+					}
+				}
+			}
+		}
+		nsCache[nsKey] = nm
+	}
+	why := ""
+	if !nm.any {
+		why = fmt.Sprintf("namespaceSelector %s matches no namespace", selectorString(pe.Namespaces))
+	} else if !a.anyPod(nm.idx, pe.Pods) {
+		where := "namespace " + policyNS
+		if pe.Namespaces != nil {
+			where = "the namespaces matching " + selectorString(pe.Namespaces)
+		}
+		sel := "no pod"
+		if pe.Pods != nil {
+			sel = "no pod matching " + selectorString(pe.Pods)
+		}
+		why = fmt.Sprintf("%s in %s", sel, where)
+	}
+	cache[key] = why
+	return why
+}
+
+// nsMatch is what a peer's namespace part matches: whether any namespace
+// of the model, and which of those with endpoints.
+type nsMatch struct {
+	any bool
+	idx []int
+}
+
+// anyPod reports whether a (non-hostNetwork) endpoint of the namespaces
+// matches pods (nil: any pod).
+func (a *analysis) anyPod(nsIdx []int, pods labels.Selector) bool {
+	for _, ni := range nsIdx {
+		for _, c := range a.nsClasses[ni] {
+			rep := a.classes[c].Rep()
+			if !rep.HostNetwork && (pods == nil || pods.Matches(rep.Labels)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// selectorString renders a selector as the user wrote it, "{}" when it
+// selects everything.
+func selectorString(s labels.Selector) string {
+	if s.Empty() {
+		return "{}"
+	}
+	return "\"" + s.String() + "\""
+}
+
+// blastFinding summarizes a blast radius.
+func blastFinding(comp *policy.Endpoint, br *BlastRadius) Finding {
+	f := Finding{
+		Kind: KindBlastRadius, Severity: Info,
+		Subject: comp.Ref(), SubjectKind: SubjectEndpoint, Namespace: comp.Namespace, Pos: endpointPos(comp),
+	}
+	namespaces := map[string]bool{}
+	direct, maxDepth, foreign := 0, 0, false
+	for _, r := range br.Reachable {
+		ns, _, _ := strings.Cut(r.Endpoint, "/")
+		namespaces[ns] = true
+		foreign = foreign || ns != comp.Namespace
+		if r.Depth == 1 {
+			direct++
+		}
+		maxDepth = max(maxDepth, r.Depth)
+	}
+	if len(br.Reachable) == 0 {
+		f.Message = "if compromised, it reaches no other endpoint"
+		return f
+	}
+	f.Severity = Medium
+	if foreign {
+		f.Severity = High
+	}
+	f.Message = fmt.Sprintf("if compromised, it reaches %s in %s (%d directly, up to %s away)",
+		plural(len(br.Reachable), "endpoint"), plural(len(namespaces), "namespace"), direct, plural(maxDepth, "hop"))
+	f.hintKind = "blast-radius"
+	f.Hint = "cut the first hops of the paths in the blast radius: isolate this endpoint's egress to what it needs, " +
+		"and the ingress of the endpoints it reaches directly to their real clients"
+	return f
+}
+
+// joinLimit joins at most n strings, and says how many more there are.
+func joinLimit(s []string, n int) string {
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
+}
