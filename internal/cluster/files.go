@@ -120,7 +120,7 @@ var kinds = map[string]string{
 }
 
 func scalar(n *yaml.Node, key string) (string, *yaml.Node) {
-	if n.Kind != yaml.MappingNode {
+	if n == nil || n.Kind != yaml.MappingNode {
 		return "", nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
