@@ -32,6 +32,8 @@ type Options struct {
 	PodIPs bool
 	// NoIPBlocks leaves ipBlock peers out.
 	NoIPBlocks bool
+	// NoNamedPorts writes numeric ports only in policies.
+	NoNamedPorts bool
 	// Protocols to use in ports; default TCP, UDP and SCTP.
 	Protocols []corev1.Protocol
 }
@@ -270,6 +272,9 @@ func (g *gen) ports() []networkingv1.NetworkPolicyPort {
 		case 2:
 			pt := ports[r.Intn(len(ports))]
 			v := intstr.FromString(pt.name)
+			if g.o.NoNamedPorts {
+				v = intstr.FromInt32(pt.port)
+			}
 			p.Port = &v
 		case 3:
 			v := intstr.FromInt32(80)
