@@ -32,17 +32,19 @@ for pods in $SIZES; do
   ns=$((pods / 20)); pol=$((pods / 5))
   dir="$work/c$pods"
   go run ./bench/gen -seed 1 -namespaces "$ns" -workloads "$pods" -policies "$pol" -out "$dir"
-  r=$( { /usr/bin/time -f '%e %M' "$work/rampart" analyze "$dir" -o json --fail-on none >/dev/null 2>"$work/err"; } 2>&1 | tail -1 )
-  rs=$(awk '{printf "%.2fs %.0fMiB", $1, $2/1024}' <<<"$r")
+  /usr/bin/time -o "$work/t" -f '%e %M' "$work/rampart" analyze "$dir" -o json --fail-on none >/dev/null 2>"$work/err"
+  rs=$(awk '{printf "%.2fs %.0fMiB", $1, $2/1024}' "$work/t")
   if [ -x "$NPGUARD" ]; then
     set +e
-    n=$( { /usr/bin/time -f '%e %M' timeout "$LIMIT" "$NPGUARD" --probes 80/TCP "$dir" >/dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    /usr/bin/time -o "$work/t" -f '%e %M' timeout "$LIMIT" "$NPGUARD" --probes 80/TCP "$dir" >/dev/null 2>/dev/null
     code=$?
     set -e
-    if grep -q 'exited with non-zero status' <<<"$n" || [ "$code" -ne 0 ]; then
+    if [ "$code" -eq 124 ]; then
       ns_out="> ${LIMIT}s (stopped)"
+    elif [ "$code" -ne 0 ]; then
+      ns_out="failed (exit $code)"
     else
-      ns_out=$(awk '{printf "%.2fs %.0fMiB", $1, $2/1024}' <<<"$n")
+      ns_out=$(awk 'END {printf "%.2fs %.0fMiB", $1, $2/1024}' "$work/t")
     fi
   else
     ns_out="(not built: make deps)"

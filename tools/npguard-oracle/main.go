@@ -7,7 +7,11 @@
 //	npguard-oracle --probes 80/TCP,81/UDP CASE_DIR...
 //
 // prints one JSON line per case:
-// {"case":DIR,"results":[{"from","to","port","protocol","allowed"}],"errors":[...]}
+// {"case":DIR,"results":[{"from","to","port","protocol","allowed"}],"errors":[...],"warnings":[...]}
+//
+// errors are np-guard's fatal or severe errors (its answer is then
+// incomplete); warnings (e.g. a named port that matches no container port)
+// leave the answer whole.
 package main
 
 import (
@@ -37,9 +41,10 @@ type row struct {
 }
 
 type line struct {
-	Case    string   `json:"case"`
-	Results []row    `json:"results"`
-	Errors  []string `json:"errors"`
+	Case     string   `json:"case"`
+	Results  []row    `json:"results"`
+	Errors   []string `json:"errors"`
+	Warnings []string `json:"warnings"`
 }
 
 func main() {
@@ -73,13 +78,17 @@ func parseProbes(s string) ([]probe, error) {
 }
 
 func analyze(dir string, probes []probe) line {
-	l := line{Case: dir, Results: []row{}, Errors: []string{}}
+	l := line{Case: dir, Results: []row{}, Errors: []string{}, Warnings: []string{}}
 	ca := connlist.NewConnlistAnalyzer(connlist.WithMuteErrsAndWarns())
 	conns, peers, err := ca.ConnlistFromDirPath(dir)
 	if err != nil {
 		l.Errors = append(l.Errors, err.Error())
 	}
 	for _, e := range ca.Errors() {
+		if !e.IsFatal() && !e.IsSevere() {
+			l.Warnings = append(l.Warnings, e.Error().Error())
+			continue
+		}
 		l.Errors = append(l.Errors, e.Error().Error())
 	}
 	type key struct{ from, to string }
@@ -93,11 +102,14 @@ func analyze(dir string, probes []probe) line {
 			allowed[k] = func(probe) bool { return true }
 			continue
 		}
+		// The ranges cover the whole port space: for its explanations
+		// np-guard also lists the ranges that are denied, marked by
+		// InSet() == false, so only the ranges in the set allow.
 		byProto := c.ProtocolsAndPorts()
 		allowed[k] = func(p probe) bool {
 			for _, r := range byProto[v1.Protocol(p.proto)] {
 				if p.port >= r.Start() && p.port <= r.End() {
-					return true
+					return inSet(r)
 				}
 			}
 			return false
@@ -135,6 +147,15 @@ func analyze(dir string, probes []probe) line {
 		return a.Protocol < b.Protocol
 	})
 	return l
+}
+
+// inSet reports whether np-guard's range is allowed. Ranges without the
+// method (none in v1.4.4) count as allowed, as the interface documents.
+func inSet(r interface{ Start() int64 }) bool {
+	if s, ok := r.(interface{ InSet() bool }); ok {
+		return s.InSet()
+	}
+	return true
 }
 
 func ref(ns, name string) string { return ns + "/" + name }

@@ -34,6 +34,10 @@ type Options struct {
 	NoIPBlocks bool
 	// NoNamedPorts writes numeric ports only in policies.
 	NoNamedPorts bool
+	// NamedPortsIngressOnly writes named ports in ingress rules only:
+	// np-guard refuses a named port in an egress rule that can also reach
+	// addresses, though upstream lets it match pods only.
+	NamedPortsIngressOnly bool
 	// Protocols to use in ports; default TCP, UDP and SCTP.
 	Protocols []corev1.Protocol
 }
@@ -156,12 +160,12 @@ func (g *gen) policy(i int) *cluster.NetworkPolicy {
 	}
 	if hasIngress {
 		for k := r.Intn(3); k > 0; k-- {
-			np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{From: g.peers(), Ports: g.ports()})
+			np.Spec.Ingress = append(np.Spec.Ingress, networkingv1.NetworkPolicyIngressRule{From: g.peers(), Ports: g.ports(g.o.NoNamedPorts)})
 		}
 	}
 	if hasEgress {
 		for k := r.Intn(3); k > 0; k-- {
-			np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: g.peers(), Ports: g.ports()})
+			np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{To: g.peers(), Ports: g.ports(g.o.NoNamedPorts || g.o.NamedPortsIngressOnly)})
 		}
 	}
 	return np
@@ -255,7 +259,7 @@ func (g *gen) peers() []networkingv1.NetworkPolicyPeer {
 	return out
 }
 
-func (g *gen) ports() []networkingv1.NetworkPolicyPort {
+func (g *gen) ports(numeric bool) []networkingv1.NetworkPolicyPort {
 	r := g.r
 	var out []networkingv1.NetworkPolicyPort
 	for k := r.Intn(3); k > 0; k-- {
@@ -272,7 +276,7 @@ func (g *gen) ports() []networkingv1.NetworkPolicyPort {
 		case 2:
 			pt := ports[r.Intn(len(ports))]
 			v := intstr.FromString(pt.name)
-			if g.o.NoNamedPorts {
+			if numeric {
 				v = intstr.FromInt32(pt.port)
 			}
 			p.Port = &v
