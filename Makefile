@@ -8,7 +8,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 RAMPART  := $(BIN)/rampart
 ORACLE   := $(BIN)/npguard-oracle
 
-.PHONY: all build deps test unit differential fuzz demo bench-analyze clean
+.PHONY: all build deps test unit e2e-tunnel differential fuzz demo bench-analyze bench-tunnel clean
 
 all: build
 
@@ -24,17 +24,25 @@ $(RAMPART): FORCE
 # the committed go.sum pins it.
 deps: $(ORACLE)
 	$(GO) mod download
+	bash scripts/deps.sh
 
 $(ORACLE): tools/npguard-oracle/main.go tools/npguard-oracle/go.mod
 	cd tools/npguard-oracle && GONOSUMDB=github.com/np-guard/models $(GO) build -o $(ORACLE) .
 
-# test: unit tests and, as later parts land, the privileged end-to-end
-# suites.
-test: deps unit
+# test: unit tests and the privileged end-to-end suites (as root; without
+# root they skip, unless RAMPART_REQUIRE_PRIVILEGED=1 as in CI).
+test: deps unit e2e-tunnel
 
 # unit includes the differential test against np-guard (RAMPART_NPGUARD).
 unit: $(ORACLE)
 	RAMPART_NPGUARD=$(ORACLE) $(GO) test -count=1 ./...
+
+# e2e-tunnel: two hosts in network namespaces joined by a veth underlay,
+# `rampart tunnel run` on both; ping, TCP, UDP, transport mode, a capture
+# of the underlay (only ESP, decrypted by tshark), injected replays and
+# corrupted packets.
+e2e-tunnel: build
+	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/datapath/
 
 # differential runs only the comparison with np-guard on thousands of
 # random policies, verbosely (it also runs in `make unit`).
@@ -55,6 +63,12 @@ demo: build
 	@echo
 	@echo '$$ rampart analyze examples/wordpress/hardened --compromised web/wordpress'
 	@$(RAMPART) analyze examples/wordpress/hardened --compromised web/wordpress; test $$? -le 1
+
+# bench-tunnel: iperf3 through our tunnel beside the plain underlay,
+# wireguard-go and strongSwan's kernel-libipsec (not part of make test).
+bench-tunnel: build
+	bash bench/tunnel/deps.sh
+	RAMPART=$(RAMPART) bash bench/tunnel/run.sh
 
 bench-analyze: deps $(ORACLE)
 	RAMPART_NPGUARD=$(ORACLE) bash bench/analyze.sh

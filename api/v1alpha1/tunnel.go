@@ -1,0 +1,113 @@
+package v1alpha1
+
+// Tunnel configures one IPsec endpoint run by `rampart tunnel run`: a TUN
+// device that carries the traffic of the local subnets to the peers'
+// subnets, ESP in UDP 4500 on the underlay, and the security associations.
+//
+//	apiVersion: rampart.dev/v1alpha1
+//	kind: Tunnel
+//	metadata: {name: site-a}
+//	spec: {...}
+type Tunnel struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   ObjectMeta `json:"metadata"`
+	Spec       TunnelSpec `json:"spec"`
+}
+
+// ObjectMeta is the part of Kubernetes' metadata that a config file uses.
+type ObjectMeta struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// TunnelSpec is the endpoint's configuration.
+type TunnelSpec struct {
+	// Device is the TUN device that routes to the peers' subnets point at.
+	Device DeviceSpec `json:"device"`
+	// LocalAddress is this endpoint's underlay address: the source of ESP
+	// packets and the local end of transport-mode SAs.
+	LocalAddress string `json:"localAddress"`
+	// Port is the UDP port of ESP-in-UDP and IKE (RFC 3948); default 4500.
+	Port int `json:"port,omitempty"`
+	// UnderlayMTU is the MTU of the path to the peers; default 1500. The
+	// TUN MTU is derived from it unless Device.MTU is set.
+	UnderlayMTU int `json:"underlayMTU,omitempty"`
+	// ControlSocket is the path of the Unix socket `rampart tunnel status`
+	// reads. Namespaces do not separate the filesystem, so every endpoint
+	// on one machine needs its own path.
+	ControlSocket string `json:"controlSocket"`
+	// MetricsAddress, when set, serves Prometheus metrics over HTTP
+	// (e.g. "127.0.0.1:9475").
+	MetricsAddress string `json:"metricsAddress,omitempty"`
+	// Peers are the remote endpoints.
+	Peers []PeerSpec `json:"peers"`
+}
+
+// DeviceSpec names the TUN device.
+type DeviceSpec struct {
+	Name string `json:"name"`
+	// MTU of the TUN device; default: UnderlayMTU minus the largest ESP
+	// overhead of the configured SAs.
+	MTU int `json:"mtu,omitempty"`
+}
+
+// PeerSpec is one remote IPsec endpoint and the traffic carried to it. The
+// IPsecPeer resource reuses it: SAs are keyed by hand here, by IKE there.
+type PeerSpec struct {
+	Name string `json:"name"`
+	// Endpoint is the peer's underlay address, with an optional port
+	// ("198.18.0.2" or "198.18.0.2:4500").
+	Endpoint string `json:"endpoint"`
+	// Mode is "tunnel" (default: the subnets below) or "transport"
+	// (host-to-host traffic between LocalAddress and the endpoint).
+	Mode string `json:"mode,omitempty"`
+	// LocalSubnets are the subnets behind this endpoint offered to the peer
+	// (the local traffic selectors); RemoteSubnets are the peer's.
+	LocalSubnets  []string `json:"localSubnets,omitempty"`
+	RemoteSubnets []string `json:"remoteSubnets,omitempty"`
+	// MTU of the path to this peer when it is smaller than UnderlayMTU;
+	// larger inner packets get ICMP "fragmentation needed".
+	MTU int `json:"mtu,omitempty"`
+	// SAs are manually keyed security associations, one per direction.
+	SAs *ManualSAs `json:"sas,omitempty"`
+}
+
+// ManualSAs is one SA per direction, keyed as `ip xfrm state` takes them.
+type ManualSAs struct {
+	Outbound SASpec `json:"outbound"`
+	Inbound  SASpec `json:"inbound"`
+}
+
+// SASpec is one security association.
+type SASpec struct {
+	// SPI as a number or hex string ("0x1001").
+	SPI string `json:"spi"`
+	// Algorithm: "aes-gcm-16" (rfc4106(gcm(aes))), "chacha20-poly1305"
+	// (rfc7539esp(chacha20,poly1305)) or "aes-cbc-hmac-sha256".
+	Algorithm string `json:"algorithm"`
+	// KeyFile holds the key as hex ("0x..." allowed): for AEADs the key
+	// followed by the 4-byte salt. It must not be readable by group or
+	// others.
+	KeyFile string `json:"keyFile"`
+	// AuthKeyFile holds the HMAC key of aes-cbc-hmac-sha256.
+	AuthKeyFile string `json:"authKeyFile,omitempty"`
+	// ESN turns on 64-bit extended sequence numbers.
+	ESN bool `json:"esn,omitempty"`
+	// ReplayWindow in packets (inbound); default 1024.
+	ReplayWindow int `json:"replayWindow,omitempty"`
+	// Lifetime limits; when reached, the SA expires (a manually keyed SA
+	// is not renewed: traffic stops, fail closed).
+	Lifetime *LifetimeSpec `json:"lifetime,omitempty"`
+}
+
+// LifetimeSpec gives soft and hard limits.
+type LifetimeSpec struct {
+	SoftBytes   uint64 `json:"softBytes,omitempty"`
+	HardBytes   uint64 `json:"hardBytes,omitempty"`
+	SoftPackets uint64 `json:"softPackets,omitempty"`
+	HardPackets uint64 `json:"hardPackets,omitempty"`
+	// SoftTime and HardTime are durations ("1h").
+	SoftTime string `json:"softTime,omitempty"`
+	HardTime string `json:"hardTime,omitempty"`
+}

@@ -1,0 +1,346 @@
+package datapath
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rampartnet/rampart/api/v1alpha1"
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/ipsec/esp"
+)
+
+// Config is a validated Tunnel: what Device runs.
+type Config struct {
+	Name           string
+	DeviceName     string
+	MTU            int // of the TUN device; 0: derived from UnderlayMTU
+	LocalAddr      netip.Addr
+	Port           uint16
+	UnderlayMTU    int
+	ControlSocket  string
+	MetricsAddress string
+	Peers          []Peer
+}
+
+// Peer is one remote endpoint with its selectors and, when keyed by hand,
+// its SA pair.
+type Peer struct {
+	Name     string
+	Endpoint netip.AddrPort
+	Mode     esp.Mode
+	// LocalSubnets and RemoteSubnets are the traffic selectors: a packet
+	// from LocalSubnets to RemoteSubnets is sealed for this peer; one
+	// received from it must come from RemoteSubnets to LocalSubnets. In
+	// transport mode they are the two hosts' own addresses.
+	LocalSubnets, RemoteSubnets []netip.Prefix
+	MTU                         int // path MTU to this peer; 0: UnderlayMTU
+	// In and Out are manually keyed SAs, or nil when IKE keys the peer.
+	In, Out *esp.Config
+}
+
+// LoadOptions changes what LoadConfig accepts.
+type LoadOptions struct {
+	// AllowManualAEAD accepts manually keyed AES-GCM and ChaCha20-Poly1305
+	// SAs. RFC 4106 §8.1 and RFC 7634 §4 forbid them: a restart begins the
+	// sequence number, hence the nonce, again at 1 under the same key. For
+	// tests only.
+	AllowManualAEAD bool
+}
+
+const (
+	// DefaultPort is ESP-in-UDP's port (RFC 3948 §2).
+	DefaultPort = 4500
+	// DefaultUnderlayMTU is Ethernet's.
+	DefaultUnderlayMTU = 1500
+)
+
+// LoadConfig reads and validates a Tunnel file. Every problem is returned
+// as a diagnostic with file:line and field path; the Config is nil unless
+// there are none.
+func LoadConfig(path string, opts LoadOptions) (*Config, []cluster.Diagnostic) {
+	var t v1alpha1.Tunnel
+	o, ds := cluster.ReadObject(path, v1alpha1.APIVersion, "Tunnel", &t)
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	v := validator{o: o, object: "Tunnel " + t.Metadata.Name, opts: opts, dir: dirOf(path)}
+	c := v.tunnel(&t)
+	if cluster.HasErrors(v.ds) {
+		for _, p := range c.Peers {
+			zeroConfig(p.In)
+			zeroConfig(p.Out)
+		}
+		return nil, v.ds
+	}
+	return c, v.ds
+}
+
+type validator struct {
+	o      *cluster.Origin
+	object string
+	opts   LoadOptions
+	dir    string
+	ds     []cluster.Diagnostic
+}
+
+func (v *validator) errorf(path, format string, args ...any) *cluster.Diagnostic {
+	v.ds = append(v.ds, cluster.At(cluster.Error, v.o, v.object, path, format, args...))
+	return &v.ds[len(v.ds)-1]
+}
+
+func (v *validator) tunnel(t *v1alpha1.Tunnel) *Config {
+	s := &t.Spec
+	c := &Config{Name: t.Metadata.Name, DeviceName: s.Device.Name, MTU: s.Device.MTU,
+		ControlSocket: s.ControlSocket, MetricsAddress: s.MetricsAddress,
+		Port: DefaultPort, UnderlayMTU: DefaultUnderlayMTU}
+	if t.Metadata.Name == "" {
+		v.errorf("metadata.name", "a name is required")
+	}
+	if s.Device.Name == "" || len(s.Device.Name) > 15 || strings.ContainsAny(s.Device.Name, "/ \t") {
+		v.errorf("spec.device.name", "%q is not a valid interface name (1 to 15 characters, no '/' or spaces)", s.Device.Name)
+	}
+	addr, err := netip.ParseAddr(s.LocalAddress)
+	if err != nil {
+		v.errorf("spec.localAddress", "%q is not an IP address", s.LocalAddress)
+	}
+	c.LocalAddr = addr.Unmap()
+	if s.Port != 0 {
+		if s.Port < 1 || s.Port > 65535 {
+			v.errorf("spec.port", "%d is not a UDP port", s.Port)
+		}
+		c.Port = uint16(s.Port)
+	}
+	if s.UnderlayMTU != 0 {
+		if s.UnderlayMTU < 1280 || s.UnderlayMTU > 65535 {
+			v.errorf("spec.underlayMTU", "%d is out of range (1280 to 65535)", s.UnderlayMTU)
+		}
+		c.UnderlayMTU = s.UnderlayMTU
+	}
+	if s.Device.MTU != 0 && (s.Device.MTU < 576 || s.Device.MTU > c.UnderlayMTU) {
+		v.errorf("spec.device.mtu", "%d is out of range (576 to the underlay MTU %d)", s.Device.MTU, c.UnderlayMTU)
+	}
+	if s.ControlSocket == "" {
+		v.errorf("spec.controlSocket", "a control socket path is required (namespaces do not separate the filesystem: give each endpoint its own)")
+	}
+	if s.MetricsAddress != "" {
+		if _, err := netip.ParseAddrPort(s.MetricsAddress); err != nil {
+			v.errorf("spec.metricsAddress", "%q is not ADDRESS:PORT", s.MetricsAddress)
+		}
+	}
+	if len(s.Peers) == 0 {
+		v.errorf("spec.peers", "at least one peer is required")
+	}
+	names := map[string]int{}
+	spis := map[uint32]string{}
+	for i := range s.Peers {
+		path := fmt.Sprintf("spec.peers[%d]", i)
+		p := v.peer(path, &s.Peers[i], c)
+		if j, dup := names[p.Name]; dup {
+			v.errorf(path+".name", "peer %q is declared twice (first at spec.peers[%d])", p.Name, j)
+		}
+		names[p.Name] = i
+		if p.In != nil {
+			if other, dup := spis[p.In.SPI]; dup {
+				v.errorf(path+".sas.inbound.spi", "inbound SPI %#x is already used by peer %q: inbound SPIs must be unique on an endpoint", p.In.SPI, other)
+			}
+			spis[p.In.SPI] = p.Name
+		}
+		c.Peers = append(c.Peers, p)
+	}
+	return c
+}
+
+func (v *validator) peer(path string, ps *v1alpha1.PeerSpec, c *Config) Peer {
+	p := Peer{Name: ps.Name, MTU: ps.MTU}
+	if ps.Name == "" {
+		v.errorf(path+".name", "a name is required")
+	}
+	ep, err := parseEndpoint(ps.Endpoint, c.Port)
+	if err != nil {
+		v.errorf(path+".endpoint", "%v", err)
+	}
+	p.Endpoint = ep
+	if ep.IsValid() && c.LocalAddr.IsValid() && ep.Addr().Is4() != c.LocalAddr.Is4() {
+		v.errorf(path+".endpoint", "%s and localAddress %s are of different IP families", ep.Addr(), c.LocalAddr)
+	}
+	switch ps.Mode {
+	case "", "tunnel":
+		p.Mode = esp.ModeTunnel
+		p.LocalSubnets = v.prefixes(path+".localSubnets", ps.LocalSubnets)
+		p.RemoteSubnets = v.prefixes(path+".remoteSubnets", ps.RemoteSubnets)
+		if len(ps.LocalSubnets) == 0 {
+			v.errorf(path+".localSubnets", "tunnel mode needs the local subnets offered to the peer")
+		}
+		if len(ps.RemoteSubnets) == 0 {
+			v.errorf(path+".remoteSubnets", "tunnel mode needs the peer's subnets")
+		}
+	case "transport":
+		p.Mode = esp.ModeTransport
+		if len(ps.LocalSubnets)+len(ps.RemoteSubnets) > 0 {
+			v.errorf(path+".mode", "transport mode protects the traffic between localAddress and the endpoint; subnets are for tunnel mode")
+		}
+		if ep.IsValid() && c.LocalAddr.IsValid() {
+			p.LocalSubnets = []netip.Prefix{netip.PrefixFrom(c.LocalAddr, c.LocalAddr.BitLen())}
+			p.RemoteSubnets = []netip.Prefix{netip.PrefixFrom(ep.Addr(), ep.Addr().BitLen())}
+		}
+	default:
+		v.errorf(path+".mode", "%q is not a mode: use tunnel or transport", ps.Mode)
+	}
+	if ps.MTU != 0 && (ps.MTU < 1280 || ps.MTU > c.UnderlayMTU) {
+		v.errorf(path+".mtu", "%d is out of range (1280 to the underlay MTU %d)", ps.MTU, c.UnderlayMTU)
+	}
+	if ps.SAs == nil {
+		v.errorf(path+".sas", "this version keys SAs by hand: sas.outbound and sas.inbound are required")
+		return p
+	}
+	p.Out = v.sa(path+".sas.outbound", &ps.SAs.Outbound, p.Mode)
+	p.In = v.sa(path+".sas.inbound", &ps.SAs.Inbound, p.Mode)
+	return p
+}
+
+func (v *validator) prefixes(path string, ss []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, s := range ss {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "%q is not a CIDR", s)
+			continue
+		}
+		if p.Masked() != p {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "%s has host bits set", s).Hint = "write " + p.Masked().String()
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (v *validator) sa(path string, s *v1alpha1.SASpec, mode esp.Mode) *esp.Config {
+	spi, err := parseSPI(s.SPI)
+	if err != nil {
+		v.errorf(path+".spi", "%v", err)
+	}
+	alg, err := esp.ParseAlgorithm(s.Algorithm)
+	if err != nil {
+		v.errorf(path+".algorithm", "%v", err)
+		return nil
+	}
+	if alg != esp.AESCBCHMACSHA256 && !v.opts.AllowManualAEAD {
+		v.errorf(path+".algorithm", "%s may not be keyed by hand: a restart would reuse nonces under the same key (RFC 4106 §8.1, RFC 7634 §4)", alg).Hint =
+			"use aes-cbc-hmac-sha256 for manual keys, or --insecure-manual-aead-keys in tests"
+	}
+	c := &esp.Config{SPI: spi, Mode: mode, Algorithm: alg, ESN: s.ESN, ReplayWindow: s.ReplayWindow}
+	c.Key = v.keyFile(path+".keyFile", s.KeyFile)
+	if alg == esp.AESCBCHMACSHA256 {
+		if s.AuthKeyFile == "" {
+			v.errorf(path+".authKeyFile", "aes-cbc-hmac-sha256 needs an authentication key file")
+		} else {
+			c.AuthKey = v.keyFile(path+".authKeyFile", s.AuthKeyFile)
+		}
+	} else if s.AuthKeyFile != "" {
+		v.errorf(path+".authKeyFile", "%s has no separate authentication key", alg)
+	}
+	if s.Lifetime != nil {
+		c.Lifetime = v.lifetime(path+".lifetime", s.Lifetime)
+	}
+	if err := c.Validate(); err != nil && !cluster.HasErrors(v.ds) {
+		v.errorf(path, "%v", err)
+	}
+	return c
+}
+
+func (v *validator) lifetime(path string, l *v1alpha1.LifetimeSpec) esp.Lifetime {
+	lt := esp.Lifetime{
+		Soft: esp.Limits{Bytes: l.SoftBytes, Packets: l.SoftPackets},
+		Hard: esp.Limits{Bytes: l.HardBytes, Packets: l.HardPackets},
+	}
+	dur := func(field, s string) time.Duration {
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			v.errorf(path+"."+field, "%q is not a positive duration (e.g. 1h)", s)
+		}
+		return d
+	}
+	lt.Soft.Time, lt.Hard.Time = dur("softTime", l.SoftTime), dur("hardTime", l.HardTime)
+	return lt
+}
+
+// keyFile reads a hex key from a file that only its owner can read: a key
+// readable by others is refused, as ssh refuses such a private key.
+func (v *validator) keyFile(path, name string) []byte {
+	if name == "" {
+		v.errorf(path, "a key file is required")
+		return nil
+	}
+	if !strings.HasPrefix(name, "/") && v.dir != "" {
+		name = v.dir + "/" + name
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		v.errorf(path, "%v", err)
+		return nil
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		v.errorf(path, "%s is readable or writable by group or others (mode %v)", name, fi.Mode().Perm()).Hint = "chmod 600 " + name
+		return nil
+	}
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		v.errorf(path, "%v", err)
+		return nil
+	}
+	defer clear(raw)
+	s := strings.TrimSpace(string(raw))
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	key := make([]byte, hex.DecodedLen(len(s)))
+	if _, err := hex.Decode(key, []byte(s)); err != nil {
+		clear(key)
+		v.errorf(path, "%s does not hold a hex key", name)
+		return nil
+	}
+	return key
+}
+
+func parseSPI(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an SPI (a 32-bit number such as 0x1001)", s)
+	}
+	if n < 256 {
+		return 0, fmt.Errorf("SPI %d is reserved (RFC 4303 §2.1: 1 to 255 are reserved, 0 is never sent)", n)
+	}
+	return uint32(n), nil
+}
+
+func parseEndpoint(s string, defPort uint16) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is not ADDRESS or ADDRESS:PORT", s)
+	}
+	return netip.AddrPortFrom(a.Unmap(), defPort), nil
+}
+
+func dirOf(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[:i]
+	}
+	return "."
+}
+
+func zeroConfig(c *esp.Config) {
+	if c != nil {
+		clear(c.Key)
+		clear(c.AuthKey)
+	}
+}

@@ -1,0 +1,136 @@
+package datapath
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rampartnet/rampart/internal/cluster"
+)
+
+const goodTunnel = `apiVersion: rampart.dev/v1alpha1
+kind: Tunnel
+metadata:
+  name: a
+spec:
+  device:
+    name: rp0
+  localAddress: 198.18.0.1
+  controlSocket: /tmp/rp-a.sock
+  peers:
+  - name: b
+    endpoint: 198.18.0.2
+    localSubnets: [198.19.1.0/24]
+    remoteSubnets: [198.19.2.0/24]
+    sas:
+      outbound: {spi: "0x1001", algorithm: %s, keyFile: k1%s}
+      inbound: {spi: "0x2001", algorithm: %s, keyFile: k2%s}
+`
+
+// writeTunnel writes a config and its key files into a fresh directory.
+func writeTunnel(t *testing.T, body string, keyMode os.FileMode) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, hexKey := range map[string]string{
+		"k1": "0x" + strings.Repeat("11", 36), "k2": strings.Repeat("22", 36),
+		"c1": strings.Repeat("33", 32), "c2": strings.Repeat("44", 32),
+		"h1": strings.Repeat("55", 32), "h2": strings.Repeat("66", 32),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(hexKey+"\n"), keyMode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "tunnel.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func aeadTunnel() string {
+	return strings.NewReplacer("%s", "").Replace(strings.Replace(strings.Replace(goodTunnel, "algorithm: %s", "algorithm: aes-gcm-16", 2), "%s", "", -1))
+}
+
+func TestLoadConfig(t *testing.T) {
+	path := writeTunnel(t, aeadTunnel(), 0o600)
+	cfg, ds := LoadConfig(path, LoadOptions{AllowManualAEAD: true})
+	if cfg == nil {
+		t.Fatalf("refused: %v", ds)
+	}
+	if cfg.Port != DefaultPort || cfg.UnderlayMTU != DefaultUnderlayMTU {
+		t.Errorf("defaults: port %d MTU %d", cfg.Port, cfg.UnderlayMTU)
+	}
+	p := cfg.Peers[0]
+	if p.Endpoint.String() != "198.18.0.2:4500" || p.Out.SPI != 0x1001 || p.In.SPI != 0x2001 || len(p.Out.Key) != 36 || p.Out.Key[0] != 0x11 {
+		t.Errorf("peer: %+v out %+v", p, p.Out)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	cbc := strings.NewReplacer(
+		"outbound: {spi: \"0x1001\", algorithm: %s, keyFile: k1%s}", "outbound: {spi: \"0x1001\", algorithm: aes-cbc-hmac-sha256, keyFile: c1, authKeyFile: h1}",
+		"inbound: {spi: \"0x2001\", algorithm: %s, keyFile: k2%s}", "inbound: {spi: \"0x2001\", algorithm: aes-cbc-hmac-sha256, keyFile: c2, authKeyFile: h2}",
+	).Replace(goodTunnel)
+	cases := []struct {
+		name    string
+		body    string
+		mode    os.FileMode
+		opts    LoadOptions
+		line    int
+		path    string
+		message string
+	}{
+		{"manual AEAD refused", aeadTunnel(), 0o600, LoadOptions{}, 16, "spec.peers[0].sas.outbound.algorithm", "may not be keyed by hand"},
+		{"key readable by others", cbc, 0o644, LoadOptions{}, 16, "spec.peers[0].sas.outbound.keyFile", "readable or writable by group or others"},
+		{"unknown field", strings.Replace(cbc, "localAddress:", "localAdress:", 1), 0o600, LoadOptions{}, 8, "spec.localAdress", "unknown field"},
+		{"wrong kind", strings.Replace(cbc, "kind: Tunnel", "kind: Tunel", 1), 0o600, LoadOptions{}, 2, "kind", `expected "Tunnel"`},
+		{"bad subnet", strings.Replace(cbc, "198.19.2.0/24", "198.19.2.1/24", 1), 0o600, LoadOptions{}, 14, "spec.peers[0].remoteSubnets[0]", "host bits"},
+		{"reserved SPI", strings.Replace(cbc, `"0x2001"`, `"7"`, 1), 0o600, LoadOptions{}, 17, "spec.peers[0].sas.inbound.spi", "reserved"},
+		{"bad endpoint", strings.Replace(cbc, "endpoint: 198.18.0.2", "endpoint: site-b", 1), 0o600, LoadOptions{}, 12, "spec.peers[0].endpoint", "not ADDRESS"},
+		{"family mismatch", strings.Replace(cbc, "endpoint: 198.18.0.2", "endpoint: '[2001:db8::2]:4500'", 1), 0o600, LoadOptions{}, 12, "spec.peers[0].endpoint", "different IP families"},
+		{"transport with subnets", strings.Replace(cbc, "    localSubnets:", "    mode: transport\n    localSubnets:", 1), 0o600, LoadOptions{}, 13, "spec.peers[0].mode", "subnets are for tunnel mode"},
+		{"missing auth key", strings.Replace(cbc, ", authKeyFile: h1", "", 1), 0o600, LoadOptions{}, 16, "spec.peers[0].sas.outbound.authKeyFile", "needs an authentication key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeTunnel(t, c.body, c.mode)
+			cfg, ds := LoadConfig(path, c.opts)
+			if cfg != nil {
+				t.Fatalf("accepted; want an error at %s", c.path)
+			}
+			for _, d := range ds {
+				if d.Severity == cluster.Error && d.Path == c.path && strings.Contains(d.Message, c.message) {
+					if d.Line != c.line || d.File != path {
+						t.Errorf("at %s:%d, want line %d", d.File, d.Line, c.line)
+					}
+					return
+				}
+			}
+			t.Errorf("no error %q at %s in %v", c.message, c.path, ds)
+		})
+	}
+}
+
+func TestLoadExample(t *testing.T) {
+	// The shipped example must be valid once its keys exist.
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a-to-b", "b-to-a"} {
+		os.WriteFile(filepath.Join(dir, "keys", k+".key"), []byte(strings.Repeat("ab", 32)), 0o600)
+		os.WriteFile(filepath.Join(dir, "keys", k+".auth"), []byte(strings.Repeat("cd", 32)), 0o600)
+	}
+	for _, f := range []string{"site-a.yaml", "site-b.yaml"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "tunnel", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, f)
+		os.WriteFile(path, data, 0o644)
+		if cfg, ds := LoadConfig(path, LoadOptions{}); cfg == nil {
+			t.Errorf("%s: %v", f, ds)
+		}
+	}
+}

@@ -1,0 +1,32 @@
+// Package datapath is Rampart's user-space IPsec endpoint: a TUN device on
+// one side, ESP in UDP (RFC 3948) on the other, and the security policy and
+// association databases in between. It works on kernels without ESP.
+//
+// Outbound (send.go), per batch of up to conn.IdealBatchSize packets:
+//
+//  1. TUN read: one system call returns a batch (the kernel's TSO
+//     super-packets are split by golang.zx2c4.com/wireguard/tun).
+//  2. SPD lookup (sequential): the destination picks the peer, the source
+//     must be in the peer's local subnets; then the peer's current
+//     outbound SA. Packets above the peer's inner MTU get ICMP
+//     "fragmentation needed" / "packet too big" written back to TUN.
+//  3. Seal (parallel, every core): each Seal takes its sequence number
+//     atomically; a batch's packets stay in their slots, so the order on
+//     the wire is the order read from TUN.
+//  4. UDP send (sequential): runs of packets to one peer go out in one
+//     sendmmsg with UDP GSO.
+//
+// Inbound (receive.go), per batch and per socket:
+//
+//  1. UDP receive: recvmmsg with UDP GRO, split into datagrams.
+//  2. Classify (RFC 3948): IKE (non-ESP marker) to the IKE handler, NAT
+//     keepalives dropped, ESP by SPI to its SA; unknown SPIs are dropped.
+//  3. Open (parallel, every core): verify the ICV, then decrypt, in place.
+//  4. Replay check (sequential, in arrival order, only for packets whose
+//     ICV verified: RFC 4303 §3.4.3), then the SA's selectors: the inner
+//     source must be in the peer's subnets, the destination in ours.
+//  5. TUN write: one batch, TCP segments coalesced by GRO.
+//
+// Every drop is counted by reason (stats.go) and nothing that fails a check
+// is forwarded. Key material lives in ipsec/esp and is zeroed there.
+package datapath
