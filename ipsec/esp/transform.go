@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -128,6 +127,10 @@ type transform struct {
 	block cipher.Block // the AES-CBC key
 	ivGen cipher.Block // AES under a random per-SA key: IV = E(ivKey, seq)
 	macs  *sync.Pool   // of hash.Hash: HMAC-SHA-256 keyed with authKey
+	// crypto/cipher's CBC modes, pooled: NewCBCEncrypter allocates, so
+	// each packet takes one from the pool and sets its IV (as crypto/tls
+	// does with the same SetIV method).
+	cbcEnc, cbcDec *sync.Pool // of cbcMode
 
 	// Our copies of the keying material, wiped by zero.
 	key     []byte
@@ -179,6 +182,9 @@ func newTransform(alg Algorithm, spi uint32, esn bool, key, authKey []byte) (*tr
 		}
 		t.ivGen, _ = aes.NewCipher(ivKey[:]) // 16 octets: cannot fail
 		clear(ivKey[:])
+		var zeroIV [aesBlockLen]byte
+		t.cbcEnc = &sync.Pool{New: func() any { return cipher.NewCBCEncrypter(b, zeroIV[:]).(cbcMode) }}
+		t.cbcDec = &sync.Pool{New: func() any { return cipher.NewCBCDecrypter(b, zeroIV[:]).(cbcMode) }}
 		mk := t.authKey
 		t.macs = &sync.Pool{New: func() any { return hmac.New(sha256.New, mk) }}
 		t.ivLen, t.align, t.minCT = cbcIVLen, aesBlockLen, aesBlockLen
@@ -199,7 +205,7 @@ func (t *transform) zero() {
 	clear(t.key)
 	clear(t.authKey)
 	clear(t.salt[:])
-	t.aead, t.block, t.ivGen, t.macs = nil, nil, nil, nil
+	t.aead, t.block, t.ivGen, t.macs, t.cbcEnc, t.cbcDec = nil, nil, nil, nil, nil, nil
 }
 
 // scratch is per-call room for the nonce, the ESN AAD and the HMAC output.
@@ -318,7 +324,10 @@ func (t *transform) protect(out []byte, plain int, seq uint64, iv []byte) {
 			binary.BigEndian.PutUint64(ivb[aesBlockLen-8:], seq)
 			t.ivGen.Encrypt(ivb, ivb)
 		}
-		cbcEncrypt(t.block, ivb, body)
+		enc := t.cbcEnc.Get().(cbcMode)
+		enc.SetIV(ivb)
+		enc.CryptBlocks(body, body)
+		t.cbcEnc.Put(enc)
 		// RFC 4303 §3.3.2: encrypt, then compute the ICV over the packet.
 		copy(out[hdrLen+plain:], t.icv(s, out[:hdrLen+plain], seq))
 	}
@@ -357,49 +366,22 @@ func (t *transform) open(pt, packet []byte, seq uint64) ([]byte, error) {
 		return nil, errAuth
 	}
 	ct := packet[hdrLen:end]
+	dec := t.cbcDec.Get().(cbcMode)
+	defer t.cbcDec.Put(dec)
+	dec.SetIV(iv)
 	if !inPlace {
-		cbcDecrypt(t.block, iv, pt, ct)
-		return pt, nil
+		dec.CryptBlocks(pt[:len(ct)], ct)
+		return pt[:len(ct)], nil
 	}
-	cbcDecryptInPlace(t.block, iv, ct)
+	// CryptBlocks allows dst and src to overlap exactly.
+	dec.CryptBlocks(ct, ct)
 	return moveTo(pt, ct), nil
 }
 
-// cbcEncrypt encrypts buf in place in CBC mode (NIST SP 800-38A §6.2).
-// crypto/cipher's CBC modes allocate per IV; this loop does not.
-func cbcEncrypt(b cipher.Block, iv, buf []byte) {
-	prev := iv
-	for i := 0; i < len(buf); i += aesBlockLen {
-		blk := buf[i : i+aesBlockLen]
-		subtle.XORBytes(blk, blk, prev)
-		b.Encrypt(blk, blk)
-		prev = blk
-	}
-}
-
-// cbcDecrypt decrypts ct into a dst that does not overlap it.
-func cbcDecrypt(b cipher.Block, iv, dst, ct []byte) {
-	prev := iv
-	for i := 0; i < len(ct); i += aesBlockLen {
-		d := dst[i : i+aesBlockLen]
-		b.Decrypt(d, ct[i:i+aesBlockLen])
-		subtle.XORBytes(d, d, prev)
-		prev = ct[i : i+aesBlockLen]
-	}
-}
-
-// cbcDecryptInPlace decrypts buf in place, last block first, so that each
-// block's predecessor is still ciphertext when it is needed.
-func cbcDecryptInPlace(b cipher.Block, iv, buf []byte) {
-	for i := len(buf) - aesBlockLen; i >= 0; i -= aesBlockLen {
-		blk := buf[i : i+aesBlockLen]
-		b.Decrypt(blk, blk)
-		if i > 0 {
-			subtle.XORBytes(blk, blk, buf[i-aesBlockLen:i])
-		} else {
-			subtle.XORBytes(blk, blk, iv)
-		}
-	}
+// cbcMode is what crypto/cipher's CBC encrypter and decrypter implement.
+type cbcMode interface {
+	cipher.BlockMode
+	SetIV([]byte)
 }
 
 // moveTo copies p to the start of dst unless it is already there.
