@@ -36,11 +36,19 @@ const chunkSize = 8
 type forkJoin struct {
 	// claim is gen<<32 | next unclaimed chunk: a helper holding a stale
 	// gen can never claim a chunk of a later batch.
-	claim atomic.Uint64
-	done  atomic.Int64
-	fin   chan struct{} // the helper that finishes the last chunk signals
-	gen   uint32
+	claim  atomic.Uint64
+	done   atomic.Int64
+	helped atomic.Int64  // chunks of the current batch done by helpers
+	fin    chan struct{} // the helper that finishes the last chunk signals
+	gen    uint32
+	// Waking a helper costs a futex call and a context switch. When the
+	// helpers did none of the last batch's chunks (the other cores are
+	// busy), waking them is pure cost: back off, doubling the number of
+	// batches done alone up to maxBackoff, and try again after that.
+	backoff, skip int
 }
+
+const maxBackoff = 64
 
 type job struct {
 	fj     *forkJoin
@@ -48,6 +56,7 @@ type job struct {
 	gen    uint32
 	n      int
 	chunks int
+	owner  bool
 }
 
 func newForkJoin() *forkJoin { return &forkJoin{fin: make(chan struct{}, 1)} }
@@ -81,7 +90,13 @@ func (w *workers) run(fj *forkJoin, b chunker, n int) {
 	case <-fj.fin:
 	default:
 	}
+	if fj.skip > 0 {
+		fj.skip--
+		b.process(0, n)
+		return
+	}
 	fj.done.Store(0)
+	fj.helped.Store(0)
 	fj.claim.Store(uint64(fj.gen) << 32)
 	j := job{fj: fj, b: b, gen: fj.gen, n: n, chunks: chunks}
 	for i := 0; i < min(w.n-1, chunks-1); i++ {
@@ -90,9 +105,16 @@ func (w *workers) run(fj *forkJoin, b chunker, n int) {
 		default: // every helper is already woken
 		}
 	}
+	j.owner = true
 	j.work()
 	for fj.done.Load() < int64(chunks) {
 		<-fj.fin
+	}
+	if fj.helped.Load() == 0 {
+		fj.backoff = min(2*fj.backoff+1, maxBackoff)
+		fj.skip = fj.backoff
+	} else {
+		fj.backoff = 0
 	}
 }
 
@@ -110,6 +132,9 @@ func (j job) work() {
 		}
 		lo := next * chunkSize
 		j.b.process(lo, min(lo+chunkSize, j.n))
+		if !j.owner {
+			fj.helped.Add(1)
+		}
 		if fj.done.Add(1) == int64(j.chunks) {
 			select {
 			case fj.fin <- struct{}{}:
