@@ -54,6 +54,8 @@ type Device struct {
 	drops   drops
 	workers *workers
 	ike     atomic.Pointer[IKEHandler]
+
+	sendFree, sendQueue chan *sendBatch
 	net     *netState
 
 	mu        sync.Mutex // orders Run's start against Close
@@ -175,6 +177,10 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 		}
 	}
 	d.workers = newWorkers(opts.Workers)
+	d.sendFree, d.sendQueue = make(chan *sendBatch, sendBatches), make(chan *sendBatch, sendBatches)
+	for i := 0; i < sendBatches; i++ {
+		d.sendFree <- newSendBatch(d.tunMTU)
+	}
 	return d, nil
 }
 
@@ -207,10 +213,14 @@ func (d *Device) Run(ctx context.Context) error {
 			d.routineReceive(fn)
 		}()
 	}
-	d.wg.Add(1)
+	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
 		d.routineReadTUN()
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.routineSend()
 	}()
 	d.mu.Unlock()
 	tick := time.NewTicker(tickInterval)

@@ -179,7 +179,7 @@ func benchDevice(b *testing.B, cfg *Config) *Device {
 func BenchmarkSendBatch(b *testing.B) {
 	ca, _ := pairConfigs(esp.AESGCM16, 36)
 	d := benchDevice(b, ca)
-	sb := newSendBatch()
+	sb := newSendBatch(d.tunMTU)
 	pkt := ipv4Packet("198.19.1.2", "198.19.2.2", 1400, true)
 	for i := range sb.in {
 		copy(sb.in[i][tunReadOffset:], pkt)

@@ -6,12 +6,21 @@ import (
 
 // The outbound pipeline: TUN read → SPD lookup → seal (parallel) → UDP
 // send in order. See doc.go.
+//
+// Two goroutines share it: routineReadTUN reads, looks up and seals a
+// batch, then queues it for routineSend, which sends batches in the order
+// they were read and returns them to the free list. While one batch is on
+// its way out through the kernel (sendmmsg also runs the receiving side's
+// softirq work when the peer is local), the next is read and sealed on
+// another core. sendBatches bounds the batches in flight.
+const sendBatches = 3
 
 type sendBatch struct {
-	in    [][]byte // TUN read buffers; packet i is in[i][tunReadOffset:][:sizes[i]]
+	in    [][]byte // TUN read slots; packet i is in[i][tunReadOffset:][:sizes[i]]
 	sizes []int
 	out   [][]byte // sealed packet i, or nil when dropped
-	store [][]byte // backing of out; UDP GSO coalesces into these, so each is bufSize
+	slots [][]byte // where packet i is sealed: slices of one arena (see newSendBatch)
+	n     int      // packets in the batch
 	sa    []*esp.SA
 	peer  []*peerState
 	group [][]byte // one run of packets to one peer
@@ -19,18 +28,32 @@ type sendBatch struct {
 	fj    *forkJoin
 }
 
-func newSendBatch() *sendBatch {
+// newSendBatch sizes the slots for packets of up to mtu bytes. The sealed
+// packets live in one arena, each slot's capacity running to the arena's
+// end: UDP GSO (conn.StdNetBind.Send) appends the rest of a run to the
+// first packet's buffer, and since every slot is at least as long as the
+// packet in it, that append only ever moves packets down into room
+// already sent, never over one not yet copied.
+func newSendBatch(mtu int) *sendBatch {
+	inSlot := tunReadOffset + mtu
+	outSlot := mtu + maxESPOverhead
 	b := &sendBatch{
 		in: make([][]byte, batchSize), sizes: make([]int, batchSize), out: make([][]byte, batchSize),
-		store: make([][]byte, batchSize), sa: make([]*esp.SA, batchSize), peer: make([]*peerState, batchSize),
+		slots: make([][]byte, batchSize), sa: make([]*esp.SA, batchSize), peer: make([]*peerState, batchSize),
 		group: make([][]byte, 0, batchSize), icmp: make([]byte, 1500), fj: newForkJoin(),
 	}
+	inArena := make([]byte, batchSize*inSlot)
+	outArena := make([]byte, batchSize*outSlot)
 	for i := range b.in {
-		b.in[i] = make([]byte, bufSize)
-		b.store[i] = make([]byte, 0, bufSize)
+		b.in[i] = inArena[i*inSlot : (i+1)*inSlot : (i+1)*inSlot]
+		b.slots[i] = outArena[i*outSlot : i*outSlot]
 	}
 	return b
 }
+
+// maxESPOverhead bounds what any transform adds: ESP header, a 16-byte IV,
+// up to 15 bytes of padding, the trailer and a 16-byte ICV.
+const maxESPOverhead = 8 + 16 + 15 + 2 + 16
 
 // process seals packets [lo, hi); it runs on several cores at once, each
 // on its own range.
@@ -40,7 +63,7 @@ func (b *sendBatch) process(lo, hi int) {
 		if sa == nil {
 			continue
 		}
-		out, err := sa.Seal(b.store[i][:0], b.in[i][tunReadOffset:tunReadOffset+b.sizes[i]])
+		out, err := sa.Seal(b.slots[i], b.in[i][tunReadOffset:tunReadOffset+b.sizes[i]])
 		if err != nil {
 			b.sa[i] = nil
 			b.peer[i].drops.add(dropSealFailed, 1)
@@ -51,11 +74,19 @@ func (b *sendBatch) process(lo, hi int) {
 }
 
 func (d *Device) routineReadTUN() {
-	b := newSendBatch()
 	for {
+		var b *sendBatch
+		select {
+		case b = <-d.sendFree:
+		case <-d.closing:
+			return
+		}
 		n, err := d.tun.Read(b.in, b.sizes, tunReadOffset)
 		if n > 0 {
-			d.send(b, n)
+			d.seal(b, n)
+			d.sendQueue <- b
+		} else {
+			d.sendFree <- b
 		}
 		if err != nil {
 			if d.isClosed(err) {
@@ -68,7 +99,28 @@ func (d *Device) routineReadTUN() {
 	}
 }
 
+func (d *Device) routineSend() {
+	for {
+		select {
+		case b := <-d.sendQueue:
+			d.transmit(b)
+			d.sendFree <- b
+		case <-d.closing:
+			return
+		}
+	}
+}
+
+// send seals and transmits a batch on the calling goroutine (tests and
+// benchmarks; the device pipelines the two steps).
 func (d *Device) send(b *sendBatch, n int) {
+	d.seal(b, n)
+	d.transmit(b)
+}
+
+// seal looks up and seals packets [0, n) of b.
+func (d *Device) seal(b *sendBatch, n int) {
+	b.n = n
 	rt := d.state.Load()
 	for i := 0; i < n; i++ {
 		b.sa[i], b.peer[i], b.out[i] = nil, nil, nil
@@ -99,11 +151,14 @@ func (d *Device) send(b *sendBatch, n int) {
 		}
 		b.sa[i], b.peer[i] = e.Out, p
 	}
-
 	d.workers.run(b.fj, b, n)
+}
 
-	// Send runs of consecutive packets to the same peer, in read order.
+// transmit sends runs of consecutive packets to the same peer, in read
+// order.
+func (d *Device) transmit(b *sendBatch) {
 	var cur *peerState
+	var bytes uint64
 	flush := func() {
 		if len(b.group) == 0 {
 			return
@@ -113,10 +168,11 @@ func (d *Device) send(b *sendBatch, n int) {
 			d.log.Debug("UDP send", "peer", cur.cfg.Name, "err", err)
 		} else {
 			cur.traffic.txPackets.Add(uint64(len(b.group)))
+			cur.traffic.txBytes.Add(bytes)
 		}
-		b.group = b.group[:0]
+		b.group, bytes = b.group[:0], 0
 	}
-	for i := 0; i < n; i++ {
+	for i := 0; i < b.n; i++ {
 		if b.out[i] == nil {
 			continue
 		}
@@ -124,7 +180,7 @@ func (d *Device) send(b *sendBatch, n int) {
 			flush()
 			cur = b.peer[i]
 		}
-		cur.traffic.txBytes.Add(uint64(b.sizes[i]))
+		bytes += uint64(b.sizes[i])
 		b.group = append(b.group, b.out[i])
 	}
 	flush()
