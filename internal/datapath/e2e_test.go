@@ -66,6 +66,7 @@ type tunnelCase struct {
 	keyLen    int // for AEADs: key + 4-byte salt
 	authLen   int
 	mode      string // tunnel or transport
+	underlay6 bool   // ESP over IPv6 between the hosts
 }
 
 func randomKey(t *testing.T, n int) []byte {
@@ -310,8 +311,8 @@ func echoUDP(t *testing.T, server, client *netns.NS, addr netip.Addr) {
 
 // checkUnderlay fails if the capture holds an IP packet that is not ESP in
 // UDP 4500, or the plaintext marker anywhere; it returns the ESP payloads
-// sent from 198.18.0.1.
-func checkUnderlay(t *testing.T, file string) (espFromA [][]byte) {
+// sent from the address from.
+func checkUnderlay(t *testing.T, file string, from netip.Addr) (espFromA [][]byte) {
 	t.Helper()
 	frames, err := readPcap(file)
 	if err != nil {
@@ -336,7 +337,7 @@ func checkUnderlay(t *testing.T, file string) (espFromA [][]byte) {
 		}
 		// With UDP GSO the capture on the sending veth shows super-packets
 		// (several ESP datagrams in one); keep single datagrams only.
-		if len(payload) > 8 && len(f.data) <= 14+1500 && f.data[14] == 0x45 && bytes.Equal(f.data[14+12:14+16], []byte{198, 18, 0, 1}) {
+		if len(payload) > 8 && len(f.data) <= 14+1500 && f.src() == from {
 			espFromA = append(espFromA, append([]byte(nil), payload...))
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 var tunnelCases = []tunnelCase{
 	{algorithm: "aes-gcm-16", keyLen: 36, mode: "tunnel"},
+	{algorithm: "aes-gcm-16", keyLen: 36, mode: "tunnel", underlay6: true},
 	{algorithm: "chacha20-poly1305", keyLen: 36, mode: "tunnel"},
 	{algorithm: "aes-cbc-hmac-sha256", keyLen: 32, authLen: 32, mode: "tunnel"},
 }
@@ -32,7 +33,11 @@ func TestPrivilegedTunnel(t *testing.T) {
 	netns.RequirePrivileged(t)
 	bin := rampartBin(t)
 	for _, c := range tunnelCases {
-		t.Run(c.algorithm, func(t *testing.T) { testTunnel(t, bin, c) })
+		name := c.algorithm
+		if c.underlay6 {
+			name += "-over-ipv6"
+		}
+		t.Run(name, func(t *testing.T) { testTunnel(t, bin, c) })
 	}
 }
 
@@ -42,6 +47,9 @@ func testTunnel(t *testing.T, bin string, c tunnelCase) {
 	aToB := saKeys{spi: 0x1001, key: randomKey(t, c.keyLen), auth: randomKey(t, c.authLen)}
 	bToA := saKeys{spi: 0x2001, key: randomKey(t, c.keyLen), auth: randomKey(t, c.authLen)}
 	ulA, ulB := sites.A.UnderlayAddr4.Addr(), sites.B.UnderlayAddr4.Addr()
+	if c.underlay6 {
+		ulA, ulB = sites.A.UnderlayAddr6.Addr(), sites.B.UnderlayAddr6.Addr()
+	}
 	netsA := []netip.Prefix{sites.A.Subnet4(), sites.A.Subnet6()}
 	netsB := []netip.Prefix{sites.B.Subnet4(), sites.B.Subnet6()}
 	cfgA := writeEndpointConfig(t, dir, "a", "rpt0", ulA, ulB, c, netsA, netsB, aToB, bToA, 0)
@@ -72,7 +80,7 @@ func testTunnel(t *testing.T, bin string, c tunnelCase) {
 	}
 
 	capture.stop()
-	espFromA := checkUnderlay(t, pcap)
+	espFromA := checkUnderlay(t, pcap, ulA)
 	if len(espFromA) == 0 {
 		t.Fatal("no ESP from site A in the capture")
 	}
@@ -124,7 +132,7 @@ func testTunnel(t *testing.T, bin string, c tunnelCase) {
 
 	t.Run("status command", func(t *testing.T) {
 		out, err := exec.Command(bin, "tunnel", "status", "--config", cfgA).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "peer peer at 198.18.0.2:4500") {
+		if err != nil || !strings.Contains(string(out), "peer peer at "+netip.AddrPortFrom(ulB, 4500).String()) {
 			t.Errorf("rampart tunnel status: %v\n%s", err, out)
 		}
 		if strings.Contains(string(out), hex.EncodeToString(aToB.key)) {
@@ -157,7 +165,11 @@ func tsharkDecrypt(t *testing.T, pcap string, names [2]string, ulA, ulB netip.Ad
 		if names[1] != "NULL" {
 			auth = "0x" + hex.EncodeToString(k.auth)
 		}
-		return fmt.Sprintf(`"IPv4","%s","%s","%#08x","%s","0x%s","%s","%s"`, src, dst, k.spi, names[0], hex.EncodeToString(k.key), names[1], auth)
+		family := "IPv4"
+		if src.Is6() {
+			family = "IPv6"
+		}
+		return fmt.Sprintf(`"%s","%s","%s","%#08x","%s","0x%s","%s","%s"`, family, src, dst, k.spi, names[0], hex.EncodeToString(k.key), names[1], auth)
 	}
 	base := []string{"-n", "-r", pcap,
 		"-o", "esp.enable_encryption_decode:TRUE",
@@ -222,7 +234,7 @@ func TestPrivilegedTunnelTransport(t *testing.T) {
 		t.Errorf("site B: %+v", st.Peers[0])
 	}
 	capture.stop()
-	checkUnderlay(t, pcap)
+	checkUnderlay(t, pcap, ulA)
 	t.Run("tshark decrypts", func(t *testing.T) {
 		tsharkDecrypt(t, pcap, tsharkAlgorithms[c.algorithm], ulA, ulB, aToB, bToA, ulA, ulB)
 	})

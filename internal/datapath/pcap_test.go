@@ -5,6 +5,7 @@ package datapath
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"os"
 )
 
@@ -73,4 +74,18 @@ func (f frame) ip() (proto byte, src, dst uint16, payload []byte, ok bool) {
 		return proto, binary.BigEndian.Uint16(p), binary.BigEndian.Uint16(p[2:]), p[8:], true
 	}
 	return proto, 0, 0, p, true
+}
+
+// src is the frame's IP source address, if it is an IP frame.
+func (f frame) src() netip.Addr {
+	if len(f.data) < 14+40 {
+		return netip.Addr{}
+	}
+	switch binary.BigEndian.Uint16(f.data[12:]) {
+	case 0x0800:
+		return netip.AddrFrom4([4]byte(f.data[14+12:]))
+	case 0x86dd:
+		return netip.AddrFrom16([16]byte(f.data[14+8:]))
+	}
+	return netip.Addr{}
 }
