@@ -56,6 +56,7 @@ type Device struct {
 	ike     atomic.Pointer[IKEHandler]
 
 	sendFree, sendQueue chan *sendBatch
+	tunQueue            chan *recvBatch
 	net     *netState
 
 	mu        sync.Mutex // orders Run's start against Close
@@ -178,6 +179,7 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 	}
 	d.workers = newWorkers(opts.Workers)
 	d.sendFree, d.sendQueue = make(chan *sendBatch, sendBatches), make(chan *sendBatch, sendBatches)
+	d.tunQueue = make(chan *recvBatch, recvBatches*len(d.recv))
 	for i := 0; i < sendBatches; i++ {
 		d.sendFree <- newSendBatch(d.tunMTU)
 	}
@@ -213,10 +215,14 @@ func (d *Device) Run(ctx context.Context) error {
 			d.routineReceive(fn)
 		}()
 	}
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
 		d.routineReadTUN()
+	}()
+	go func() {
+		defer d.wg.Done()
+		d.routineWriteTUN()
 	}()
 	go func() {
 		defer d.wg.Done()

@@ -13,7 +13,8 @@
 //  3. Seal (parallel, every core): each Seal takes its sequence number
 //     atomically; a batch's packets stay in their slots, so the order on
 //     the wire is the order read from TUN.
-//  4. UDP send (sequential): runs of packets to one peer go out in one
+//  4. UDP send (sequential, its own goroutine, so the next batch is read
+//     and sealed meanwhile): runs of packets to one peer go out in one
 //     sendmmsg with UDP GSO.
 //
 // Inbound (receive.go), per batch and per socket:
@@ -25,7 +26,8 @@
 //  4. Replay check (sequential, in arrival order, only for packets whose
 //     ICV verified: RFC 4303 §3.4.3), then the SA's selectors: the inner
 //     source must be in the peer's subnets, the destination in ours.
-//  5. TUN write: one batch, TCP segments coalesced by GRO.
+//  5. TUN write (its own goroutine, so the next batch is received and
+//     opened meanwhile): one batch, TCP segments coalesced by GRO.
 //
 // Every drop is counted by reason (stats.go) and nothing that fails a check
 // is forwarded. Key material lives in ipsec/esp and is zeroed there.

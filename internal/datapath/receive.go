@@ -25,6 +25,7 @@ type recvBatch struct {
 	tun   [][]byte // packets to write, each store[i][:innerOffset+len]
 	local netip.Addr
 	fj    *forkJoin
+	free  chan *recvBatch // where the batch goes back once written
 }
 
 func newRecvBatch(local netip.Addr) *recvBatch {
@@ -65,22 +66,72 @@ func (b *recvBatch) process(lo, hi int) {
 	}
 }
 
+// recvBatches is the number of batches each socket's receive routine
+// cycles through: while routineWriteTUN writes one to TUN (the write also
+// runs the kernel's forwarding to the destination), the next is received
+// and opened.
+const recvBatches = 2
+
 func (d *Device) routineReceive(recv conn.ReceiveFunc) {
-	b := newRecvBatch(d.cfg.LocalAddr)
+	free := make(chan *recvBatch, recvBatches)
+	for i := 0; i < recvBatches; i++ {
+		b := newRecvBatch(d.cfg.LocalAddr)
+		b.free = free
+		free <- b
+	}
 	for {
+		var b *recvBatch
+		select {
+		case b = <-free:
+		case <-d.closing:
+			return
+		}
 		n, err := recv(b.bufs, b.sizes, b.eps)
 		if err != nil {
+			free <- b
 			if d.isClosed(err) {
 				return
 			}
 			d.log.Debug("UDP receive", "err", err)
 			continue
 		}
-		d.receive(b, n)
+		d.decapsulate(b, n)
+		if len(b.tun) == 0 {
+			free <- b
+			continue
+		}
+		select {
+		case d.tunQueue <- b:
+		case <-d.closing:
+			return
+		}
 	}
 }
 
+// routineWriteTUN writes the opened batches of every socket to TUN, each
+// socket's in the order received.
+func (d *Device) routineWriteTUN() {
+	for {
+		select {
+		case b := <-d.tunQueue:
+			d.deliver(b)
+			b.free <- b
+		case <-d.closing:
+			return
+		}
+	}
+}
+
+// receive opens and delivers a batch on the calling goroutine (tests and
+// benchmarks; the device pipelines the two steps).
 func (d *Device) receive(b *recvBatch, n int) {
+	d.decapsulate(b, n)
+	d.deliver(b)
+}
+
+// decapsulate classifies, opens and checks packets [0, n) of b, leaving
+// the ones to deliver in b.tun.
+func (d *Device) decapsulate(b *recvBatch, n int) {
 	rt := d.state.Load()
 	for i := 0; i < n; i++ {
 		b.sa[i], b.peer[i], b.err[i], b.inner[i] = nil, nil, nil, nil
@@ -153,6 +204,10 @@ func (d *Device) receive(b *recvBatch, n int) {
 		p.traffic.rxBytes.Add(uint64(len(ip)))
 		b.tun = append(b.tun, b.store[i][:innerOffset+len(ip)])
 	}
+}
+
+// deliver writes the batch's opened packets to TUN.
+func (d *Device) deliver(b *recvBatch) {
 	if len(b.tun) == 0 {
 		return
 	}
