@@ -57,7 +57,7 @@ type Device struct {
 
 	sendFree, sendQueue chan *sendBatch
 	tunQueue            chan *recvBatch
-	net     *netState
+	net                 *netState
 
 	mu        sync.Mutex // orders Run's start against Close
 	closeOnce sync.Once
