@@ -12,11 +12,21 @@ need=(
   tcpdump:tcpdump
   tshark:tshark
   iperf3:iperf3
+  swanctl:strongswan-swanctl
+  /usr/lib/ipsec/charon:strongswan-charon
+  /usr/lib/ipsec/charon:libcharon-extra-plugins
+  /usr/lib/ipsec/charon:libstrongswan-standard-plugins
+  /usr/lib/ipsec/charon:libstrongswan-extra-plugins
 )
 missing=()
 for pair in "${need[@]}"; do
   cmd=${pair%%:*} pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  if [ "${cmd#/}" != "$cmd" ]; then
+    # A path: the package that ships it (and plugins with it) must be there.
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  else
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
