@@ -8,7 +8,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 RAMPART  := $(BIN)/rampart
 ORACLE   := $(BIN)/npguard-oracle
 
-.PHONY: all build deps test unit e2e-tunnel differential fuzz demo bench-analyze bench-tunnel clean
+.PHONY: all build deps test unit e2e-tunnel interop differential fuzz demo bench-analyze bench-tunnel clean
 
 all: build
 
@@ -31,7 +31,7 @@ $(ORACLE): tools/npguard-oracle/main.go tools/npguard-oracle/go.mod
 
 # test: unit tests and the privileged end-to-end suites (as root; without
 # root they skip, unless RAMPART_REQUIRE_PRIVILEGED=1 as in CI).
-test: deps unit e2e-tunnel
+test: deps unit e2e-tunnel interop
 
 # unit includes the differential test against np-guard (RAMPART_NPGUARD).
 unit: $(ORACLE)
@@ -43,6 +43,14 @@ unit: $(ORACLE)
 # corrupted packets.
 e2e-tunnel: build
 	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/datapath/
+
+# interop: Rampart's IKEv2 against a stock strongSwan charon (Debian's
+# packages, kernel-libipsec) in network namespaces: the IKE handshake alone
+# (ipsec/ike), then `rampart tunnel run` keyed by IKE with ping and TCP
+# through the negotiated CHILD_SA (internal/datapath).
+interop: build
+	$(GO) test -count=1 -run 'TestPrivilegedStrongSwan' -v ./ipsec/ike/
+	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivilegedInterop' -v ./internal/datapath/
 
 # differential runs only the comparison with np-guard on thousands of
 # random policies, verbosely (it also runs in `make unit`).

@@ -70,7 +70,40 @@ type PeerSpec struct {
 	// larger inner packets get ICMP "fragmentation needed".
 	MTU int `json:"mtu,omitempty"`
 	// SAs are manually keyed security associations, one per direction.
+	// Exactly one of SAs and IKE is set.
 	SAs *ManualSAs `json:"sas,omitempty"`
+	// IKE negotiates, authenticates and rotates the SAs with IKEv2.
+	IKE *IKESpec `json:"ike,omitempty"`
+}
+
+// IKESpec is how a peer is keyed with IKEv2 (RFC 7296).
+type IKESpec struct {
+	// LocalID and RemoteID are IKE identities: an IP address, a DNS name
+	// ("node-a.example"), or a distinguished name ("CN=node-a, O=Example").
+	// LocalID defaults to localAddress; RemoteID to the endpoint's address.
+	LocalID  string `json:"localID,omitempty"`
+	RemoteID string `json:"remoteID,omitempty"`
+	// Auth: a pre-shared key file, or a certificate, its key and the CA
+	// that signs the peer's certificate. Files must be readable by their
+	// owner only.
+	PSKFile  string `json:"pskFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
+	CAFile   string `json:"caFile,omitempty"`
+	// Initiate: this end starts the IKE SA (as strongSwan's start_action =
+	// start); otherwise it waits for the peer.
+	Initiate bool `json:"initiate,omitempty"`
+	// Proposals for the IKE SA and ESPProposals for the CHILD_SAs, in
+	// strongSwan's syntax ("aes256gcm16-prfsha256-x25519"); default: the
+	// strong ones only.
+	Proposals    []string `json:"proposals,omitempty"`
+	ESPProposals []string `json:"espProposals,omitempty"`
+	// RekeyTime of the IKE SA and ChildRekeyTime of the CHILD_SAs
+	// (durations such as "4h"; defaults 4h and 1h), and DPDInterval, the
+	// dead peer detection interval ("30s"; "0s" turns it off).
+	RekeyTime      string `json:"rekeyTime,omitempty"`
+	ChildRekeyTime string `json:"childRekeyTime,omitempty"`
+	DPDInterval    string `json:"dpdInterval,omitempty"`
 }
 
 // ManualSAs is one SA per direction, keyed as `ip xfrm state` takes them.

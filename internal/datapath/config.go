@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"github.com/rampartnet/rampart/api/v1alpha1"
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // Config is a validated Tunnel: what Device runs.
@@ -41,6 +43,16 @@ type Peer struct {
 	MTU                         int // path MTU to this peer; 0: UnderlayMTU
 	// In and Out are manually keyed SAs, or nil when IKE keys the peer.
 	In, Out *esp.Config
+	// IKE keys the peer when set.
+	IKE *IKEPeer
+}
+
+// IKEPeer is how IKEv2 keys a peer.
+type IKEPeer struct {
+	LocalID, RemoteID          ikecrypto.Identity
+	PSK                        []byte
+	IKEProposals, ESPProposals []ikecrypto.Proposal
+	Initiate                   bool
 }
 
 // LoadOptions changes what LoadConfig accepts.
@@ -194,13 +206,78 @@ func (v *validator) peer(path string, ps *v1alpha1.PeerSpec, c *Config) Peer {
 	if ps.MTU != 0 && (ps.MTU < 1280 || ps.MTU > c.UnderlayMTU) {
 		v.errorf(path+".mtu", "%d is out of range (1280 to the underlay MTU %d)", ps.MTU, c.UnderlayMTU)
 	}
-	if ps.SAs == nil {
-		v.errorf(path+".sas", "this version keys SAs by hand: sas.outbound and sas.inbound are required")
-		return p
+	switch {
+	case ps.SAs != nil && ps.IKE != nil:
+		v.errorf(path+".ike", "give either sas (manual keys) or ike, not both")
+	case ps.IKE != nil:
+		p.IKE = v.ike(path+".ike", ps.IKE, c, p)
+	case ps.SAs != nil:
+		p.Out = v.sa(path+".sas.outbound", &ps.SAs.Outbound, p.Mode)
+		p.In = v.sa(path+".sas.inbound", &ps.SAs.Inbound, p.Mode)
+	default:
+		v.errorf(path, "a peer is keyed by IKE (ike) or by hand (sas)")
 	}
-	p.Out = v.sa(path+".sas.outbound", &ps.SAs.Outbound, p.Mode)
-	p.In = v.sa(path+".sas.inbound", &ps.SAs.Inbound, p.Mode)
 	return p
+}
+
+func (v *validator) ike(path string, s *v1alpha1.IKESpec, c *Config, p Peer) *IKEPeer {
+	k := &IKEPeer{Initiate: s.Initiate}
+	id := func(field, value string, def netip.Addr) ikecrypto.Identity {
+		if value == "" {
+			value = def.String()
+		}
+		got, err := ikecrypto.ParseIdentity(value)
+		if err != nil {
+			v.errorf(path+"."+field, "%v", err)
+		}
+		return got
+	}
+	k.LocalID = id("localID", s.LocalID, c.LocalAddr)
+	k.RemoteID = id("remoteID", s.RemoteID, p.Endpoint.Addr())
+	switch {
+	case s.PSKFile != "":
+		k.PSK = v.secretFile(path+".pskFile", s.PSKFile)
+	case s.CertFile != "" || s.KeyFile != "" || s.CAFile != "":
+		v.errorf(path+".certFile", "certificate authentication is not supported yet: use pskFile")
+	default:
+		v.errorf(path+".pskFile", "a pre-shared key file is required")
+	}
+	var err error
+	if len(s.Proposals) > 0 {
+		if k.IKEProposals, err = ikecrypto.ParseIKEProposals(strings.Join(s.Proposals, ",")); err != nil {
+			v.errorf(path+".proposals", "%v", err)
+		}
+	}
+	if len(s.ESPProposals) > 0 {
+		if k.ESPProposals, err = ikecrypto.ParseESPProposals(strings.Join(s.ESPProposals, ",")); err != nil {
+			v.errorf(path+".espProposals", "%v", err)
+		}
+	}
+	for field, value := range map[string]string{"rekeyTime": s.RekeyTime, "childRekeyTime": s.ChildRekeyTime, "dpdInterval": s.DPDInterval} {
+		if value != "" {
+			v.errorf(path+"."+field, "rekeying and dead peer detection are not supported yet: leave %s out", field)
+		}
+	}
+	return k
+}
+
+// secretFile reads a pre-shared key from a file only its owner can read.
+func (v *validator) secretFile(path, name string) []byte {
+	if !strings.HasPrefix(name, "/") && v.dir != "" {
+		name = v.dir + "/" + name
+	}
+	b, err := ikecrypto.ReadSecretFile(name)
+	if err != nil {
+		v.errorf(path, "%v", err)
+		return nil
+	}
+	// The key is the file's text without the final newline, as strongSwan's
+	// secret = "..." would hold it.
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) == 0 {
+		v.errorf(path, "%s is empty", name)
+	}
+	return b
 }
 
 func (v *validator) prefixes(path string, ss []string) []netip.Prefix {

@@ -16,6 +16,7 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike"
 )
 
 // Buffer layout. A packet read from TUN lands at tunReadOffset; an ESP
@@ -54,6 +55,8 @@ type Device struct {
 	drops   drops
 	workers *workers
 	ike     atomic.Pointer[IKEHandler]
+
+	ikeD *ike.Daemon // nil when every peer is keyed by hand
 
 	sendFree, sendQueue chan *sendBatch
 	tunQueue            chan *recvBatch
@@ -166,6 +169,9 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 		}
 	}
 	d.state.Store(&routing{spd: newSPD(peers), peers: byName})
+	if err := d.setupIKE(peers); err != nil {
+		return nil, err
+	}
 
 	if withNetwork {
 		if d.net, err = setupNetwork(d.tunName, cfg, peers); err != nil {
@@ -186,13 +192,36 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 	return d, nil
 }
 
+// setupIKE starts the IKE daemon for the peers keyed by IKE: it installs
+// CHILD_SAs in the device's SA database and speaks on the ESP port.
+func (d *Device) setupIKE(peers []*peerState) error {
+	for _, p := range peers {
+		k := p.cfg.IKE
+		if k == nil {
+			continue
+		}
+		if d.ikeD == nil {
+			d.ikeD = ike.New(d.sad, d.SendIKE, ike.Options{Logger: d.log})
+			d.SetIKEHandler(func(msg []byte, remote netip.AddrPort, _ netip.Addr) { d.ikeD.Handle(msg, remote) })
+		}
+		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
+			PSK: k.PSK, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
+			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport})
+		clear(k.PSK)
+		if err != nil {
+			return fmt.Errorf("peer %s: %w", p.cfg.Name, err)
+		}
+	}
+	return nil
+}
+
 // espOverhead is the most the peer's outbound SA adds to an inner packet.
 func espOverhead(t *esp.Table, peer string) (int, error) {
 	e := t.Current(peer)
 	if e == nil || e.Out == nil {
-		// Not keyed yet: assume the default transform (AES-GCM-16), the
-		// one IKE proposes first.
-		return defaultOverhead, nil
+		// Not keyed yet (IKE will): assume the largest overhead of any
+		// transform, so that whatever IKE negotiates fits the path.
+		return maxESPOverhead, nil
 	}
 	return e.Out.Overhead(), nil
 }
@@ -229,6 +258,15 @@ func (d *Device) Run(ctx context.Context) error {
 		d.routineSend()
 	}()
 	d.mu.Unlock()
+	if d.ikeD != nil {
+		for _, pc := range d.cfg.Peers {
+			if pc.IKE != nil && pc.IKE.Initiate {
+				if err := d.ikeD.Initiate(pc.Name); err != nil {
+					d.log.Error("IKE initiate", "peer", pc.Name, "err", err)
+				}
+			}
+		}
+	}
 	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	for {
@@ -323,7 +361,3 @@ func (d *Device) isClosed(err error) bool {
 	}
 	return errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed)
 }
-
-// defaultOverhead is what AES-GCM-16 adds at most: ESP header (8), IV (8),
-// padding to 4 bytes (3), pad length and next header (2), ICV (16).
-const defaultOverhead = 8 + 8 + 3 + 2 + 16

@@ -1,0 +1,536 @@
+// Package ike is Rampart's IKEv2 (RFC 7296) daemon: it negotiates,
+// authenticates and installs the ESP security associations of ipsec/esp
+// through the SA database contract (esp.SADB). Messages are encoded by
+// ipsec/ike/message and protected by ipsec/ike/ikecrypto.
+//
+// This first part does the two exchanges that create an IKE SA and its
+// first CHILD_SA, as initiator and as responder:
+//
+//	IKE_SA_INIT  HDR, SAi1, KEi, Ni, N(NAT_DETECTION_*)  -->
+//	             <--  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_*)
+//	IKE_AUTH     HDR, SK {IDi, AUTH, SAi2, TSi, TSr, N(INITIAL_CONTACT)}  -->
+//	             <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
+//
+// with pre-shared keys, retransmission of requests and answers to
+// duplicate requests from a cache (RFC 7296 §2.1). The whole exchange runs
+// on the ESP port (4500) behind the non-ESP marker (RFC 3948 §2.2, RFC
+// 7296 §2.23): the datapath is ESP in UDP, so encapsulation is always on.
+// CREATE_CHILD_SA (rekeying), INFORMATIONAL (DELETE, dead peer
+// detection), cookies and certificates come next.
+package ike
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+	"github.com/rampartnet/rampart/ipsec/ike/message"
+)
+
+// Config is one peer: who it is, how it authenticates, what it may
+// negotiate.
+type Config struct {
+	Name string
+	// Remote is the peer's address and port (4500).
+	Remote netip.AddrPort
+	// LocalID is our identity, RemoteID the one the peer must prove.
+	LocalID, RemoteID ikecrypto.Identity
+	// PSK is the pre-shared key. The daemon keeps its own copy.
+	PSK []byte
+	// IKEProposals and ESPProposals in our order of preference.
+	IKEProposals, ESPProposals []ikecrypto.Proposal
+	// LocalTS and RemoteTS are the CHILD_SA's traffic selectors. As
+	// responder, RemoteTS is also what the peer's identity may ask for:
+	// authentication is not authorization.
+	LocalTS, RemoteTS []netip.Prefix
+	// Transport asks for transport mode (USE_TRANSPORT_MODE).
+	Transport bool
+}
+
+// Sender sends an IKE message (without the non-ESP marker, which the
+// sender adds) to remote on the ESP port.
+type Sender func(msg []byte, remote netip.AddrPort) error
+
+// Options are the daemon's knobs.
+type Options struct {
+	Logger *slog.Logger
+	// Rand is the source of SPIs, nonces and DH keys; default crypto/rand.
+	Rand io.Reader
+	// Retransmit is the first retransmission timeout, doubled each time
+	// (RFC 7296 §2.4); Tries the number of sends before giving up.
+	Retransmit time.Duration
+	Tries      int
+	// OnEstablished, if set, is called (without locks held) when a
+	// CHILD_SA is installed, or when negotiation with a peer fails (err).
+	OnEstablished func(peer string, err error)
+}
+
+// Daemon runs the IKE SAs of a node.
+type Daemon struct {
+	sadb  esp.SADB
+	send  Sender
+	opts  Options
+	log   *slog.Logger
+	mu    sync.Mutex
+	peers map[string]*Config
+	sas   map[uint64]*ikeSA // by our SPI
+	// halfOpen finds the responder SA of a retransmitted IKE_SA_INIT
+	// request, which carries no responder SPI yet.
+	halfOpen map[halfOpenKey]*ikeSA
+}
+
+type halfOpenKey struct {
+	spiI   uint64
+	remote netip.AddrPort
+}
+
+// New makes a daemon that installs CHILD_SAs in sadb and sends with send.
+func New(sadb esp.SADB, send Sender, opts Options) *Daemon {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Retransmit == 0 {
+		opts.Retransmit = time.Second
+	}
+	if opts.Tries == 0 {
+		opts.Tries = 5
+	}
+	return &Daemon{sadb: sadb, send: send, opts: opts, log: opts.Logger,
+		peers: map[string]*Config{}, sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{}}
+}
+
+// AddPeer configures a peer. The daemon keeps its own copy of the key.
+func (d *Daemon) AddPeer(c Config) error {
+	if c.Name == "" || !c.Remote.IsValid() || len(c.PSK) == 0 {
+		return errors.New("ike: a peer needs a name, an address and a pre-shared key")
+	}
+	if len(c.IKEProposals) == 0 {
+		c.IKEProposals = ikecrypto.DefaultIKEProposals()
+	}
+	if len(c.ESPProposals) == 0 {
+		c.ESPProposals = ikecrypto.DefaultESPProposals()
+	}
+	c.PSK = bytes.Clone(c.PSK)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.peers[c.Name] = &c
+	return nil
+}
+
+type state int
+
+const (
+	stateInitSent state = iota // initiator: IKE_SA_INIT request sent
+	stateAuthSent              // initiator: IKE_AUTH request sent
+	stateInitDone              // responder: IKE_SA_INIT answered
+	stateEstablished
+	stateFailed
+)
+
+// ikeSA is one IKE SA and its exchange state. Guarded by Daemon.mu.
+type ikeSA struct {
+	cfg        *Config
+	initiator  bool
+	spiI, spiR uint64
+	state      state
+	remote     netip.AddrPort
+
+	dh         *ikecrypto.PrivateKey
+	group      ikecrypto.DHGroup
+	ni, nr     []byte
+	msg1, msg2 []byte // the IKE_SA_INIT request and response, as sent: AUTH signs them
+	keys       *ikecrypto.Keys
+	out, in    *ikecrypto.SK
+
+	// Initiator: the request in flight and its retransmission timer.
+	nextID  uint32
+	request []byte
+	tries   int
+	timer   *time.Timer
+	// Responder: the last response, for duplicate requests.
+	lastID       uint32
+	lastResponse []byte
+
+	childSPI uint32 // our inbound SPI of the first CHILD_SA
+}
+
+func (sa *ikeSA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+func (d *Daemon) random(n int) ([]byte, error) {
+	b := make([]byte, n)
+	_, err := io.ReadFull(d.opts.Rand, b)
+	return b, err
+}
+
+func (d *Daemon) newSPI() (uint64, error) {
+	for {
+		b, err := d.random(8)
+		if err != nil {
+			return 0, err
+		}
+		spi := binary.BigEndian.Uint64(b)
+		if _, taken := d.sas[spi]; spi != 0 && !taken {
+			return spi, nil
+		}
+	}
+}
+
+// nonceLen: RFC 7296 §2.10 asks for at least half the PRF's key size and
+// 16 octets; 32 covers every PRF we offer.
+const nonceLen = 32
+
+// Initiate starts the IKE SA with a configured peer.
+func (d *Daemon) Initiate(peer string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg, ok := d.peers[peer]
+	if !ok {
+		return fmt.Errorf("ike: no peer %q", peer)
+	}
+	spi, err := d.newSPI()
+	if err != nil {
+		return err
+	}
+	sa := &ikeSA{cfg: cfg, initiator: true, spiI: spi, remote: cfg.Remote, state: stateInitSent}
+	if len(cfg.IKEProposals[0].DH) == 0 {
+		return fmt.Errorf("ike: peer %s: the first IKE proposal has no DH group", peer)
+	}
+	sa.group = cfg.IKEProposals[0].DH[0]
+	d.sas[spi] = sa
+	return d.sendInit(sa)
+}
+
+// sendInit sends (or, after INVALID_KE_PAYLOAD, sends again) the
+// IKE_SA_INIT request.
+func (d *Daemon) sendInit(sa *ikeSA) error {
+	var err error
+	var pub []byte
+	if sa.dh, pub, err = ikecrypto.GenerateKey(sa.group, d.opts.Rand); err != nil {
+		return err
+	}
+	if sa.ni, err = d.random(nonceLen); err != nil {
+		return err
+	}
+	m := &message.Message{Header: message.Header{SPIi: sa.spiI, Exchange: message.IKESAInit, Flags: message.FlagInitiator}}
+	m.Payloads = []message.Payload{
+		&message.SA{Proposals: wireProposals(sa.cfg.IKEProposals, message.ProtocolIKE, nil)},
+		&message.KE{Group: message.DHGroup(sa.group), Data: pub},
+		&message.Nonce{Data: sa.ni},
+	}
+	m.Payloads = append(m.Payloads, d.natDetection(sa)...)
+	b, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	sa.msg1 = b
+	d.sendRequest(sa, b)
+	return nil
+}
+
+// natDetection returns NAT_DETECTION_SOURCE_IP with a hash that matches no
+// address, and NAT_DETECTION_DESTINATION_IP: the peer concludes we are
+// behind a NAT and keeps ESP in UDP, as strongSwan does with encap = yes
+// (RFC 7296 §2.23 allows the fake).
+func (d *Daemon) natDetection(sa *ikeSA) []message.Payload {
+	fake, _ := d.random(20)
+	return []message.Payload{
+		message.NewNotify(message.NotifyNATDetectionSourceIP, fake),
+		message.NewNotify(message.NotifyNATDetectionDestinationIP, natHash(sa.spiI, sa.spiR, sa.remote)),
+	}
+}
+
+// sendRequest sends a request and arms its retransmission.
+func (d *Daemon) sendRequest(sa *ikeSA, b []byte) {
+	sa.request, sa.tries = b, 0
+	d.transmit(sa)
+}
+
+func (d *Daemon) transmit(sa *ikeSA) {
+	sa.tries++
+	if err := d.send(sa.request, sa.remote); err != nil {
+		d.log.Warn("IKE send", "peer", sa.cfg.Name, "err", err)
+	}
+	if sa.timer != nil {
+		sa.timer.Stop()
+	}
+	wait := d.opts.Retransmit << (sa.tries - 1)
+	sa.timer = time.AfterFunc(wait, func() {
+		d.mu.Lock()
+		if sa.request == nil || sa.state == stateEstablished || sa.state == stateFailed {
+			d.mu.Unlock()
+			return
+		}
+		if sa.tries >= d.opts.Tries {
+			d.failLocked(sa, fmt.Errorf("no answer from %s after %d tries", sa.remote, sa.tries))
+			d.mu.Unlock()
+			d.notify(sa, fmt.Errorf("ike: peer %s: no answer after %d tries", sa.cfg.Name, sa.tries))
+			return
+		}
+		d.transmit(sa)
+		d.mu.Unlock()
+	})
+}
+
+func (d *Daemon) stopRetransmit(sa *ikeSA) {
+	sa.request = nil
+	if sa.timer != nil {
+		sa.timer.Stop()
+	}
+}
+
+func (d *Daemon) failLocked(sa *ikeSA, err error) {
+	d.stopRetransmit(sa)
+	sa.state = stateFailed
+	delete(d.sas, sa.ourSPI())
+	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.remote})
+	sa.keys.Zero()
+	for _, sk := range []*ikecrypto.SK{sa.in, sa.out} {
+		if sk != nil {
+			sk.Zero()
+		}
+	}
+	d.log.Warn("IKE SA failed", "peer", sa.cfg.Name, "err", err)
+}
+
+func (d *Daemon) notify(sa *ikeSA, err error) {
+	if d.opts.OnEstablished != nil {
+		d.opts.OnEstablished(sa.cfg.Name, err)
+	}
+}
+
+// Handle processes an IKE message that arrived from remote (on the ESP
+// port, the non-ESP marker removed). Malformed messages are dropped.
+func (d *Daemon) Handle(b []byte, remote netip.AddrPort) {
+	m, err := message.Parse(b)
+	if err != nil {
+		d.log.Debug("IKE: dropped a malformed message", "from", remote, "err", err)
+		return
+	}
+	var done func()
+	d.mu.Lock()
+	switch {
+	case m.IsResponse():
+		sa := d.sas[m.SPIi]
+		if sa == nil || !sa.initiator || m.MessageID != sa.nextID || sa.request == nil {
+			break // not ours, or a late retransmission
+		}
+		done = d.handleResponse(sa, m, b)
+	case m.Exchange == message.IKESAInit && m.SPIr == 0:
+		done = d.handleInitRequest(m, b, remote)
+	default:
+		sa := d.sas[m.SPIr]
+		if sa == nil || sa.initiator {
+			break
+		}
+		done = d.handleRequest(sa, m, b)
+	}
+	d.mu.Unlock()
+	if done != nil {
+		done()
+	}
+}
+
+func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func() {
+	var err error
+	switch {
+	case sa.state == stateInitSent && m.Exchange == message.IKESAInit:
+		err = d.initResponse(sa, m, raw)
+	case sa.state == stateAuthSent && m.Exchange == message.IKEAuth:
+		err = d.authResponse(sa, m)
+		if err == nil {
+			return func() { d.notify(sa, nil) }
+		}
+	default:
+		return nil
+	}
+	if err != nil {
+		d.failLocked(sa, err)
+		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: %w", sa.cfg.Name, err)) }
+	}
+	return nil
+}
+
+// initResponse handles the IKE_SA_INIT response and sends IKE_AUTH.
+func (d *Daemon) initResponse(sa *ikeSA, m *message.Message, raw []byte) error {
+	if n := m.Notify(message.NotifyInvalidKEPayload); n != nil {
+		g, ok := n.Group()
+		if !ok || !offersGroup(sa.cfg.IKEProposals, ikecrypto.DHGroup(g)) || ikecrypto.DHGroup(g) == sa.group {
+			return fmt.Errorf("the responder wants DH group %v, which we do not offer", g)
+		}
+		// RFC 7296 §1.2: start again with the group the responder wants.
+		sa.group = ikecrypto.DHGroup(g)
+		return d.sendInit(sa)
+	}
+	if err := errorNotify(m); err != nil {
+		return err
+	}
+	saPayload, _ := m.Get(message.PayloadSA).(*message.SA)
+	ke, _ := m.Get(message.PayloadKE).(*message.KE)
+	nonce, _ := m.Get(message.PayloadNonce).(*message.Nonce)
+	if saPayload == nil || ke == nil || nonce == nil || len(saPayload.Proposals) != 1 || m.SPIr == 0 {
+		return errors.New("IKE_SA_INIT response without SA, KE, Nr or responder SPI")
+	}
+	offered, err := cryptoProposals(saPayload.Proposals)
+	if err != nil {
+		return err
+	}
+	suite, err := ikecrypto.AcceptIKEReply(sa.cfg.IKEProposals, offered[0])
+	if err != nil || suite.DH != sa.group || ikecrypto.DHGroup(ke.Group) != sa.group {
+		return fmt.Errorf("the responder chose %v, which we did not offer", saPayload.Proposals[0])
+	}
+	gir, err := ikecrypto.SharedSecret(sa.dh, ke.Data)
+	if err != nil {
+		return err
+	}
+	defer clear(gir)
+	sa.spiR, sa.nr, sa.msg2 = m.SPIr, bytes.Clone(nonce.Data), raw
+	if sa.keys, err = ikecrypto.DeriveIKEKeys(suite, gir, sa.ni, sa.nr, sa.spiI, sa.spiR); err != nil {
+		return err
+	}
+	if sa.out, sa.in, err = sa.keys.SKCiphers(true); err != nil {
+		return err
+	}
+	sa.dh = nil
+	return d.sendAuth(sa)
+}
+
+func (d *Daemon) sendAuth(sa *ikeSA) error {
+	spi, err := d.sadb.AllocateSPI()
+	if err != nil {
+		return err
+	}
+	sa.childSPI = spi
+	idi := idPayload(false, sa.cfg.LocalID)
+	signed, err := sa.keys.InitiatorSignedOctets(sa.msg1, sa.nr, sa.cfg.LocalID.PayloadBody())
+	if err != nil {
+		return err
+	}
+	auth, err := ikecrypto.PSKAuth(sa.keys.Suite.PRF, sa.cfg.PSK, signed)
+	if err != nil {
+		return err
+	}
+	inner := []message.Payload{
+		idi,
+		idPayload(true, sa.cfg.RemoteID),
+		&message.Auth{Method: message.AuthPSK, Data: auth},
+		message.NewNotify(message.NotifyInitialContact, nil),
+	}
+	if sa.cfg.Transport {
+		inner = append(inner, message.NewNotify(message.NotifyUseTransportMode, nil))
+	}
+	inner = append(inner,
+		&message.SA{Proposals: wireProposals(sa.cfg.ESPProposals, message.ProtocolESP, spiBytes(spi))},
+		message.NewTS(false, sa.cfg.LocalTS...),
+		message.NewTS(true, sa.cfg.RemoteTS...),
+	)
+	sa.nextID = 1
+	m := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.IKEAuth,
+		Flags: message.FlagInitiator, MessageID: 1}}
+	b, err := m.MarshalEncrypted(sa.out, inner)
+	if err != nil {
+		return err
+	}
+	sa.state = stateAuthSent
+	d.sendRequest(sa, b)
+	return nil
+}
+
+// authResponse checks the responder's AUTH and installs the CHILD_SA.
+func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
+	if err := m.Decrypt(sa.in); err != nil {
+		return fmt.Errorf("IKE_AUTH response: %w", err)
+	}
+	if err := errorNotify(m); err != nil {
+		return err
+	}
+	idr, _ := m.Get(message.PayloadIDr).(*message.ID)
+	auth, _ := m.Get(message.PayloadAUTH).(*message.Auth)
+	if idr == nil || auth == nil {
+		return errors.New("IKE_AUTH response without IDr or AUTH")
+	}
+	if err := d.verifyPeer(sa, idr, auth, sa.msg2, sa.ni, false); err != nil {
+		return err
+	}
+	child, err := d.childFromResponse(sa, m)
+	if err != nil {
+		return err
+	}
+	d.stopRetransmit(sa)
+	sa.state = stateEstablished
+	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "initiator", "suite", sa.keys.Suite.String(), "child", child)
+	return nil
+}
+
+// verifyPeer checks the peer's identity and its PSK AUTH (RFC 7296 §2.15).
+func (d *Daemon) verifyPeer(sa *ikeSA, id *message.ID, auth *message.Auth, msg, nonce []byte, peerIsInitiator bool) error {
+	got := ikecrypto.Identity{Type: ikecrypto.IDType(id.IDType), Data: id.Data}
+	if !got.Equal(sa.cfg.RemoteID) {
+		return fmt.Errorf("%w: the peer is %v, expected %v", errAuthFailed, got, sa.cfg.RemoteID)
+	}
+	if auth.Method != message.AuthPSK {
+		return fmt.Errorf("%w: the peer authenticates with %v, expected a pre-shared key", errAuthFailed, auth.Method)
+	}
+	rest, err := id.AppendBody(nil)
+	if err != nil {
+		return err
+	}
+	var signed []byte
+	if peerIsInitiator {
+		signed, err = sa.keys.InitiatorSignedOctets(msg, nonce, rest)
+	} else {
+		signed, err = sa.keys.ResponderSignedOctets(msg, nonce, rest)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ikecrypto.VerifyPSKAuth(sa.keys.Suite.PRF, sa.cfg.PSK, signed, auth.Data); err != nil {
+		return fmt.Errorf("%w: the peer's AUTH does not verify with our pre-shared key", errAuthFailed)
+	}
+	return nil
+}
+
+var errAuthFailed = errors.New("authentication failed")
+
+// errorNotify turns an error notification in a response into an error.
+func errorNotify(m *message.Message) error {
+	for _, n := range m.Notifies() {
+		if n.NotifyType.IsError() {
+			return fmt.Errorf("the peer answered %v", n.NotifyType)
+		}
+	}
+	return nil
+}
+
+func offersGroup(ps []ikecrypto.Proposal, g ikecrypto.DHGroup) bool {
+	for _, p := range ps {
+		for _, x := range p.DH {
+			if x == g {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func spiBytes(spi uint32) []byte { return binary.BigEndian.AppendUint32(nil, spi) }
+
+func idPayload(responder bool, id ikecrypto.Identity) *message.ID {
+	return &message.ID{Responder: responder, IDType: message.IDType(id.Type), Data: id.Data}
+}

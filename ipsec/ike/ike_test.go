@@ -1,0 +1,269 @@
+package ike
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+)
+
+// Two daemons talking through memory (the datapath's UDP 4500 is tested
+// in internal/datapath): IKE_SA_INIT and IKE_AUTH with a pre-shared key,
+// then the installed CHILD_SAs are checked by sealing with one side's
+// outbound SA and opening with the other side's inbound SA.
+
+type node struct {
+	d      *Daemon
+	table  *esp.Table
+	addr   netip.AddrPort
+	result chan error
+}
+
+type net2 struct {
+	mu    sync.Mutex
+	nodes map[netip.AddrPort]*node
+	drop  func(b []byte) bool // drop a message in flight (retransmission tests)
+}
+
+func (n *net2) sender(from netip.AddrPort) Sender {
+	return func(msg []byte, to netip.AddrPort) error {
+		n.mu.Lock()
+		dst, drop := n.nodes[to], n.drop
+		n.mu.Unlock()
+		if dst == nil || (drop != nil && drop(msg)) {
+			return nil
+		}
+		b := bytes.Clone(msg)
+		go dst.d.Handle(b, from)
+		return nil
+	}
+}
+
+func ident(s string) ikecrypto.Identity {
+	id, err := ikecrypto.ParseIdentity(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func pfx(s ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, x := range s {
+		out = append(out, netip.MustParsePrefix(x))
+	}
+	return out
+}
+
+func mustProposals(t *testing.T, ike, espProps string) ([]ikecrypto.Proposal, []ikecrypto.Proposal) {
+	t.Helper()
+	var a, b []ikecrypto.Proposal
+	var err error
+	if ike != "" {
+		if a, err = ikecrypto.ParseIKEProposals(ike); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if espProps != "" {
+		if b, err = ikecrypto.ParseESPProposals(espProps); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b
+}
+
+type side struct {
+	psk          string
+	ike, esp     string
+	localTS      []netip.Prefix
+	remoteTS     []netip.Prefix
+	remoteIDName string
+}
+
+func newPair(t *testing.T, a, b side) (*node, *node, *net2) {
+	t.Helper()
+	n := &net2{nodes: map[netip.AddrPort]*node{}}
+	addrA, addrB := netip.MustParseAddrPort("198.18.0.1:4500"), netip.MustParseAddrPort("198.18.0.2:4500")
+	mk := func(self, peer netip.AddrPort, s side, name, peerName string) *node {
+		nd := &node{table: esp.NewTable(esp.TableOptions{}), addr: self, result: make(chan error, 4)}
+		nd.d = New(nd.table, n.sender(self), Options{Retransmit: 100 * time.Millisecond, Tries: 4,
+			OnEstablished: func(peer string, err error) { nd.result <- err }})
+		ikeP, espP := mustProposals(t, s.ike, s.esp)
+		remoteID := s.remoteIDName
+		if remoteID == "" {
+			remoteID = peerName
+		}
+		if err := nd.d.AddPeer(Config{Name: "peer", Remote: peer, LocalID: ident(name), RemoteID: ident(remoteID),
+			PSK: []byte(s.psk), IKEProposals: ikeP, ESPProposals: espP, LocalTS: s.localTS, RemoteTS: s.remoteTS}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nd.table.Close)
+		return nd
+	}
+	na := mk(addrA, addrB, a, "a.example", "b.example")
+	nb := mk(addrB, addrA, b, "b.example", "a.example")
+	n.nodes[addrA], n.nodes[addrB] = na, nb
+	return na, nb, n
+}
+
+func wait(t *testing.T, nd *node) error {
+	t.Helper()
+	select {
+	case err := <-nd.result:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result in 10 s")
+		return nil
+	}
+}
+
+// checkChildren seals with each side's outbound SA and opens with the
+// other side's inbound SA.
+func checkChildren(t *testing.T, a, b *node) {
+	t.Helper()
+	ea, eb := a.table.Current("peer"), b.table.Current("peer")
+	if ea == nil || eb == nil || ea.Out == nil || eb.In == nil {
+		t.Fatalf("no CHILD_SA installed: %v %v", ea, eb)
+	}
+	if ea.Out.SPI() != eb.In.SPI() || eb.Out.SPI() != ea.In.SPI() {
+		t.Fatalf("SPIs do not pair: A out %#x in %#x, B out %#x in %#x", ea.Out.SPI(), ea.In.SPI(), eb.Out.SPI(), eb.In.SPI())
+	}
+	pkt := make([]byte, 60)
+	pkt[0] = 0x45
+	pkt[3] = 60
+	copy(pkt[12:], []byte{198, 19, 1, 2, 198, 19, 2, 2})
+	for _, dir := range []struct{ out, in *esp.SA }{{ea.Out, eb.In}, {eb.Out, ea.In}} {
+		sealed, err := dir.out.Seal(nil, pkt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, seq, err := dir.in.Open(nil, sealed, netip.Addr{}, netip.Addr{})
+		if err != nil || !bytes.Equal(got, pkt) {
+			t.Fatalf("a packet sealed by one side does not open on the other: %v", err)
+		}
+		if err := dir.in.Accept(seq, len(got)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPSKTunnel(t *testing.T) {
+	for _, c := range []struct{ ike, esp string }{
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16"},
+		{"aes128-sha256-prfsha256-ecp256", "aes128-sha256"},
+		{"chacha20poly1305-prfsha512-ecp384", "chacha20poly1305"},
+	} {
+		t.Run(c.ike, func(t *testing.T) {
+			a := side{psk: "a shared secret", ike: c.ike, esp: c.esp, localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+			b := side{psk: "a shared secret", ike: c.ike, esp: c.esp, localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+			na, nb, _ := newPair(t, a, b)
+			if err := na.d.Initiate("peer"); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(t, na); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(t, nb); err != nil {
+				t.Fatal(err)
+			}
+			checkChildren(t, na, nb)
+		})
+	}
+}
+
+// TestInvalidKE: the responder wants another group; the initiator starts
+// again with it (RFC 7296 §1.2).
+func TestInvalidKE(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519-ecp256", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, _ := newPair(t, a, b)
+	if err := na.d.Initiate("peer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, na); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, nb); err != nil {
+		t.Fatal(err)
+	}
+	checkChildren(t, na, nb)
+}
+
+// TestRetransmission: the first two messages of each exchange are lost.
+func TestRetransmission(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, n := newPair(t, a, b)
+	var mu sync.Mutex
+	seen := 0
+	n.drop = func([]byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		return seen == 1 || seen == 4 // the first request and the first IKE_AUTH response
+	}
+	if err := na.d.Initiate("peer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, na); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, nb); err != nil {
+		t.Fatal(err)
+	}
+	checkChildren(t, na, nb)
+}
+
+func TestFailures(t *testing.T) {
+	good := func(local, remote string) side {
+		return side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx(local), remoteTS: pfx(remote)}
+	}
+	cases := []struct {
+		name      string
+		a, b      side
+		initiator string // in the initiator's error
+		responder string // in the responder's error, "" if it never gets as far
+	}{
+		{"wrong psk", good("198.19.1.0/24", "198.19.2.0/24"), func() side { s := good("198.19.2.0/24", "198.19.1.0/24"); s.psk = "other"; return s }(),
+			"AUTHENTICATION_FAILED", "authentication failed"},
+		{"wrong identity", good("198.19.1.0/24", "198.19.2.0/24"), func() side { s := good("198.19.2.0/24", "198.19.1.0/24"); s.remoteIDName = "c.example"; return s }(),
+			"AUTHENTICATION_FAILED", "expected c.example"},
+		{"no common IKE proposal", good("198.19.1.0/24", "198.19.2.0/24"), func() side {
+			s := good("198.19.2.0/24", "198.19.1.0/24")
+			s.ike = "aes128-sha256-prfsha256-ecp256"
+			return s
+		}(),
+			"NO_PROPOSAL_CHOSEN", ""},
+		{"no common ESP proposal", good("198.19.1.0/24", "198.19.2.0/24"), func() side { s := good("198.19.2.0/24", "198.19.1.0/24"); s.esp = "aes128-sha256"; return s }(),
+			"NO_PROPOSAL_CHOSEN", "NO_PROPOSAL_CHOSEN"},
+		{"selectors not allowed", good("198.19.1.0/24", "198.19.2.0/24"), good("198.19.2.0/24", "198.19.9.0/24"),
+			"TS_UNACCEPTABLE", "TS_UNACCEPTABLE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			na, nb, _ := newPair(t, c.a, c.b)
+			if err := na.d.Initiate("peer"); err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(t, na); err == nil || !strings.Contains(err.Error(), c.initiator) {
+				t.Errorf("initiator: %v, want an error with %q", err, c.initiator)
+			}
+			if c.responder != "" {
+				if err := wait(t, nb); err == nil || !strings.Contains(err.Error(), c.responder) {
+					t.Errorf("responder: %v, want an error with %q", err, c.responder)
+				}
+			}
+			if e := na.table.Current("peer"); e != nil {
+				t.Errorf("initiator installed a CHILD_SA: %v", e)
+			}
+			if e := nb.table.Current("peer"); e != nil {
+				t.Errorf("responder installed a CHILD_SA: %v", e)
+			}
+		})
+	}
+}

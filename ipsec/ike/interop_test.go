@@ -1,0 +1,119 @@
+package ike_test
+
+import (
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampartnet/rampart/internal/netns"
+	"github.com/rampartnet/rampart/internal/strongswan"
+	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+)
+
+// TestPrivilegedStrongSwanResponder: our daemon initiates to a stock
+// strongSwan charon over UDP 4500 between two network namespaces; both
+// must end with an established IKE SA and an installed CHILD_SA. (Traffic
+// through the CHILD_SA is the datapath's test; this one checks the wire
+// protocol, the key derivation and AUTH against an independent IKEv2.)
+func TestPrivilegedStrongSwanResponder(t *testing.T) {
+	for _, c := range []struct{ ike, esp string }{
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16"},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256"},
+	} {
+		t.Run(c.ike, func(t *testing.T) { testStrongSwanResponder(t, c.ike, c.esp) })
+	}
+}
+
+func testStrongSwanResponder(t *testing.T, ikeProps, espProps string) {
+	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
+	a, b := sites.A, sites.B
+	psk := "interop-secret-0123456789"
+	charon, err := strongswan.Start(strongswan.Options{Dir: filepath.Join(t.TempDir(), "b"), NS: b.Host,
+		Local: b.UnderlayAddr4.Addr(), Remote: a.UnderlayAddr4.Addr(), PSK: psk,
+		Proposals: ikeProps, ESPProposals: espProps,
+		LocalTS: []netip.Prefix{b.Subnet4()}, RemoteTS: []netip.Prefix{a.Subnet4()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { charon.Stop() })
+
+	var conn *net.UDPConn
+	local := netip.AddrPortFrom(a.UnderlayAddr4.Addr(), 4500)
+	if err := a.Host.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	send := func(msg []byte, to netip.AddrPort) error {
+		_, err := conn.WriteToUDPAddrPort(append(make([]byte, esp.NonESPMarkerLen), msg...), to)
+		return err
+	}
+	table := esp.NewTable(esp.TableOptions{})
+	t.Cleanup(table.Close)
+	result := make(chan error, 2)
+	d := ike.New(table, send, ike.Options{OnEstablished: func(_ string, err error) { result <- err }})
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if esp.ClassifyUDP(buf[:n]) == esp.UDPIKE {
+				d.Handle(append([]byte(nil), buf[esp.NonESPMarkerLen:n]...), from)
+			}
+		}
+	}()
+	ikeP, err := ikecrypto.ParseIKEProposals(ikeProps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	espP, err := ikecrypto.ParseESPProposals(espProps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	localID, _ := ikecrypto.ParseIdentity(a.UnderlayAddr4.Addr().String())
+	remoteID, _ := ikecrypto.ParseIdentity(b.UnderlayAddr4.Addr().String())
+	if err := d.AddPeer(ike.Config{Name: "b", Remote: netip.AddrPortFrom(b.UnderlayAddr4.Addr(), 4500),
+		LocalID: localID, RemoteID: remoteID, PSK: []byte(psk), IKEProposals: ikeP, ESPProposals: espP,
+		LocalTS: []netip.Prefix{a.Subnet4()}, RemoteTS: []netip.Prefix{b.Subnet4()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Initiate("b"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("rampart: %v\ncharon:\n%s", err, charon.Log())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no result in 15 s\ncharon:\n%s", charon.Log())
+	}
+	if err := charon.WaitEstablished(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e := table.Current("b")
+	sas := charon.ListSAs()
+	if e == nil || !strings.Contains(sas, strings.TrimPrefix(spiHex(e.Out.SPI()), "0x")) {
+		t.Fatalf("our outbound SPI %s is not strongSwan's inbound one:\n%s", spiHex(e.Out.SPI()), sas)
+	}
+	t.Logf("strongSwan:\n%s", sas)
+}
+
+func spiHex(spi uint32) string {
+	const digits = "0123456789abcdef"
+	b := []byte("0x00000000")
+	for i := 9; i >= 2; i-- {
+		b[i] = digits[spi&0xf]
+		spi >>= 4
+	}
+	return string(b)
+}

@@ -1,0 +1,199 @@
+package ike
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+	"github.com/rampartnet/rampart/ipsec/ike/message"
+)
+
+// peerFor finds the configured peer at remote's address.
+func (d *Daemon) peerFor(remote netip.AddrPort) *Config {
+	for _, c := range d.peers {
+		if c.Remote.Addr() == remote.Addr() {
+			return c
+		}
+	}
+	return nil
+}
+
+// handleInitRequest answers an IKE_SA_INIT request (RFC 7296 §1.2).
+func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.AddrPort) func() {
+	if sa := d.halfOpen[halfOpenKey{m.SPIi, remote}]; sa != nil {
+		// A retransmission: the same answer again (§2.1).
+		if bytes.Equal(sa.msg1, raw) && sa.lastResponse != nil {
+			d.reply(sa.remote, sa.lastResponse)
+		}
+		return nil
+	}
+	cfg := d.peerFor(remote)
+	if cfg == nil {
+		d.log.Info("IKE_SA_INIT from an unknown peer", "from", remote)
+		return nil
+	}
+	refuse := func(n *message.Notify) {
+		// Unprotected error responses carry our SPI as zero (§2.21.1).
+		r := &message.Message{Header: message.Header{SPIi: m.SPIi, Exchange: message.IKESAInit, Flags: message.FlagResponse}, Payloads: []message.Payload{n}}
+		if b, err := r.Marshal(); err == nil {
+			d.reply(remote, b)
+		}
+	}
+	saPayload, _ := m.Get(message.PayloadSA).(*message.SA)
+	ke, _ := m.Get(message.PayloadKE).(*message.KE)
+	nonce, _ := m.Get(message.PayloadNonce).(*message.Nonce)
+	if saPayload == nil || ke == nil || nonce == nil {
+		refuse(message.NewNotify(message.NotifyInvalidSyntax, nil))
+		return nil
+	}
+	offered, err := cryptoProposals(saPayload.Proposals)
+	if err != nil {
+		refuse(message.NewNotify(message.NotifyNoProposalChosen, nil))
+		return nil
+	}
+	suite, idx, err := ikecrypto.SelectIKE(cfg.IKEProposals, offered)
+	if err != nil {
+		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", cfg.Name, "offered", fmt.Sprint(saPayload.Proposals))
+		refuse(message.NewNotify(message.NotifyNoProposalChosen, nil))
+		return nil
+	}
+	if ikecrypto.DHGroup(ke.Group) != suite.DH {
+		// RFC 7296 §1.2: tell the initiator which group we want.
+		refuse(message.NewInvalidKEPayload(message.DHGroup(suite.DH)))
+		return nil
+	}
+	spi, err := d.newSPI()
+	if err != nil {
+		return nil
+	}
+	sa := &ikeSA{cfg: cfg, spiI: m.SPIi, spiR: spi, remote: remote, state: stateInitDone, group: suite.DH,
+		ni: bytes.Clone(nonce.Data), msg1: raw}
+	priv, pub, err := ikecrypto.GenerateKey(suite.DH, d.opts.Rand)
+	if err != nil {
+		return nil
+	}
+	gir, err := ikecrypto.SharedSecret(priv, ke.Data)
+	if err != nil {
+		refuse(message.NewNotify(message.NotifyInvalidSyntax, nil))
+		return nil
+	}
+	defer clear(gir)
+	if sa.nr, err = d.random(nonceLen); err != nil {
+		return nil
+	}
+	chosen := saPayload.Proposals[idx]
+	r := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.IKESAInit, Flags: message.FlagResponse}}
+	r.Payloads = []message.Payload{
+		&message.SA{Proposals: []message.Proposal{{Number: chosen.Number, Protocol: message.ProtocolIKE, Transforms: wireTransforms(suite.IKEProposal())}}},
+		&message.KE{Group: message.DHGroup(suite.DH), Data: pub},
+		&message.Nonce{Data: sa.nr},
+	}
+	r.Payloads = append(r.Payloads, d.natDetection(sa)...)
+	b, err := r.Marshal()
+	if err != nil {
+		return nil
+	}
+	if sa.keys, err = ikecrypto.DeriveIKEKeys(suite, gir, sa.ni, sa.nr, sa.spiI, sa.spiR); err != nil {
+		return nil
+	}
+	if sa.out, sa.in, err = sa.keys.SKCiphers(false); err != nil {
+		return nil
+	}
+	sa.msg2, sa.lastID, sa.lastResponse = b, 0, b
+	d.sas[spi] = sa
+	d.halfOpen[halfOpenKey{sa.spiI, remote}] = sa
+	d.reply(remote, b)
+	return nil
+}
+
+func (d *Daemon) reply(remote netip.AddrPort, b []byte) {
+	if err := d.send(b, remote); err != nil {
+		d.log.Warn("IKE send", "to", remote, "err", err)
+	}
+}
+
+// handleRequest handles a request on an IKE SA where we are the responder.
+func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte) func() {
+	switch {
+	case m.MessageID == sa.lastID && sa.lastResponse != nil && m.MessageID != 0:
+		d.reply(sa.remote, sa.lastResponse) // a retransmission (§2.1)
+		return nil
+	case m.MessageID != sa.lastID+1:
+		return nil // outside the window of one
+	}
+	if m.Exchange != message.IKEAuth || sa.state != stateInitDone {
+		return nil
+	}
+	if err := m.Decrypt(sa.in); err != nil {
+		d.log.Debug("IKE_AUTH: does not decrypt", "peer", sa.cfg.Name, "err", err)
+		return nil // §2.21.2: a message that fails integrity is dropped silently
+	}
+	childDesc, err := d.authRequest(sa, m)
+	if err != nil {
+		d.failLocked(sa, err)
+		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: %w", sa.cfg.Name, err)) }
+	}
+	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.remote})
+	sa.state = stateEstablished
+	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "responder", "suite", sa.keys.Suite.String(), "child", childDesc)
+	return func() { d.notify(sa, nil) }
+}
+
+// authRequest verifies the initiator, installs the CHILD_SA and answers.
+// On failure it answers with the error notification and returns the error.
+func (d *Daemon) authRequest(sa *ikeSA, m *message.Message) (string, error) {
+	answer := func(inner ...message.Payload) error {
+		r := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.IKEAuth,
+			Flags: message.FlagResponse, MessageID: m.MessageID}}
+		b, err := r.MarshalEncrypted(sa.out, inner)
+		if err != nil {
+			return err
+		}
+		sa.lastID, sa.lastResponse = m.MessageID, b
+		d.reply(sa.remote, b)
+		return nil
+	}
+	idi, _ := m.Get(message.PayloadIDi).(*message.ID)
+	auth, _ := m.Get(message.PayloadAUTH).(*message.Auth)
+	if idi == nil || auth == nil {
+		answer(message.NewNotify(message.NotifyInvalidSyntax, nil))
+		return "", errors.New("IKE_AUTH request without IDi or AUTH")
+	}
+	if err := d.verifyPeer(sa, idi, auth, sa.msg1, sa.nr, true); err != nil {
+		answer(message.NewNotify(message.NotifyAuthenticationFailed, nil))
+		return "", err
+	}
+	signed, err := sa.keys.ResponderSignedOctets(sa.msg2, sa.ni, sa.cfg.LocalID.PayloadBody())
+	if err != nil {
+		return "", err
+	}
+	ours, err := ikecrypto.PSKAuth(sa.keys.Suite.PRF, sa.cfg.PSK, signed)
+	if err != nil {
+		return "", err
+	}
+	child, reply, err := d.childForRequest(sa, m)
+	if err != nil {
+		var n notifyError
+		if errors.As(err, &n) {
+			// The IKE SA stands; only the CHILD_SA failed (§1.2). We answer
+			// with our AUTH and the error.
+			answer(idPayload(true, sa.cfg.LocalID), &message.Auth{Method: message.AuthPSK, Data: ours}, message.NewNotify(n.t, nil))
+		}
+		return "", err
+	}
+	inner := append([]message.Payload{idPayload(true, sa.cfg.LocalID), &message.Auth{Method: message.AuthPSK, Data: ours}}, reply...)
+	if err := answer(inner...); err != nil {
+		return "", err
+	}
+	return child, nil
+}
+
+// notifyError is a failure the peer is told about with a notification.
+type notifyError struct {
+	t   message.NotifyType
+	why string
+}
+
+func (e notifyError) Error() string { return e.t.String() + ": " + e.why }
