@@ -32,6 +32,7 @@ const (
 	ipv4UDPHeader = 20 + 8
 	ipv6UDPHeader = 40 + 8
 	tickInterval  = time.Second
+	ikePort       = 500
 )
 
 // Options are the knobs that are not configuration.
@@ -56,7 +57,8 @@ type Device struct {
 	workers *workers
 	ike     atomic.Pointer[IKEHandler]
 
-	ikeD *ike.Daemon // nil when every peer is keyed by hand
+	ikeD   *ike.Daemon  // nil when every peer is keyed by hand
+	ike500 *net.UDPConn // IKE's own port, for peers that start there
 
 	sendFree, sendQueue chan *sendBatch
 	tunQueue            chan *recvBatch
@@ -203,6 +205,12 @@ func (d *Device) setupIKE(peers []*peerState) error {
 		if d.ikeD == nil {
 			d.ikeD = ike.New(d.sad, d.SendIKE, ike.Options{Logger: d.log})
 			d.SetIKEHandler(func(msg []byte, remote netip.AddrPort, _ netip.Addr) { d.ikeD.Handle(msg, remote) })
+			// Peers such as strongSwan start on UDP 500 and move to 4500.
+			c, err := net.ListenUDP("udp", &net.UDPAddr{Port: ikePort})
+			if err != nil {
+				return fmt.Errorf("IKE: listen on UDP %d: %w", ikePort, err)
+			}
+			d.ike500 = c
 		}
 		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
 			PSK: k.PSK, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
@@ -242,6 +250,13 @@ func (d *Device) Run(ctx context.Context) error {
 		go func() {
 			defer d.wg.Done()
 			d.routineReceive(fn)
+		}()
+	}
+	if d.ike500 != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.routineIKE500()
 		}()
 	}
 	d.wg.Add(3)
@@ -309,7 +324,25 @@ func (d *Device) Close() error {
 	return nil
 }
 
+// routineIKE500 hands IKE messages from UDP 500 to the daemon.
+func (d *Device) routineIKE500() {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := d.ike500.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if d.isClosed(err) {
+				return
+			}
+			continue
+		}
+		d.ikeD.Handle(append([]byte(nil), buf[:n]...), netip.AddrPortFrom(from.Addr().Unmap(), from.Port()))
+	}
+}
+
 func (d *Device) teardown() {
+	if d.ike500 != nil {
+		d.ike500.Close()
+	}
 	if d.net != nil {
 		d.net.remove()
 	}
@@ -331,6 +364,12 @@ func (d *Device) SetIKEHandler(h IKEHandler) { d.ike.Store(&h) }
 // SendIKE sends an IKE message to remote on the ESP port, behind the
 // non-ESP marker.
 func (d *Device) SendIKE(msg []byte, remote netip.AddrPort) error {
+	if remote.Port() == ikePort && d.ike500 != nil {
+		// An answer to a peer that started on UDP 500 (RFC 7296 §2.23: the
+		// initiator moves to 4500 after IKE_SA_INIT when NAT is detected).
+		_, err := d.ike500.WriteToUDPAddrPort(msg, remote)
+		return err
+	}
 	ep, err := d.bind.ParseEndpoint(remote.String())
 	if err != nil {
 		return err

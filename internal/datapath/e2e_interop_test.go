@@ -21,18 +21,23 @@ import (
 func TestPrivilegedInteropStrongSwan(t *testing.T) {
 	netns.RequirePrivileged(t)
 	bin := rampartBin(t)
-	for _, c := range []struct{ ike, esp string }{
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16"},
-		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256"},
+	for _, c := range []struct {
+		ike, esp  string
+		initiator string // who starts: rampart or strongswan
+	}{
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart"},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart"},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan"},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan"},
 	} {
-		t.Run(c.esp, func(t *testing.T) {
+		t.Run(c.esp+"/"+c.initiator+"-initiates", func(t *testing.T) {
 			sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
 			dir := t.TempDir()
 			a, b := sites.A, sites.B
 			psk := "interop-psk-" + fmt.Sprint(time.Now().UnixNano())
 			charon, err := strongswan.Start(strongswan.Options{Dir: filepath.Join(dir, "charon"), NS: b.Host,
 				Local: b.UnderlayAddr4.Addr(), Remote: a.UnderlayAddr4.Addr(), PSK: psk,
-				Proposals: c.ike, ESPProposals: c.esp,
+				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan",
 				LocalTS: []netip.Prefix{b.Subnet4()}, RemoteTS: []netip.Prefix{a.Subnet4()}})
 			if err != nil {
 				t.Fatal(err)
@@ -55,10 +60,10 @@ spec:
     remoteSubnets: [%s]
     ike:
       pskFile: psk
-      initiate: true
+      initiate: %v
       proposals: [%s]
       espProposals: [%s]
-`, a.UnderlayAddr4.Addr(), filepath.Join(dir, "a.sock"), b.UnderlayAddr4.Addr(), a.Subnet4(), b.Subnet4(), c.ike, c.esp)
+`, a.UnderlayAddr4.Addr(), filepath.Join(dir, "a.sock"), b.UnderlayAddr4.Addr(), a.Subnet4(), b.Subnet4(), c.initiator == "rampart", c.ike, c.esp)
 			path := filepath.Join(dir, "a.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)

@@ -339,7 +339,7 @@ func (d *Daemon) Handle(b []byte, remote netip.AddrPort) {
 		if sa == nil || sa.initiator {
 			break
 		}
-		done = d.handleRequest(sa, m, b)
+		done = d.handleRequest(sa, m, b, remote)
 	}
 	d.mu.Unlock()
 	if done != nil {

@@ -115,7 +115,7 @@ func (d *Daemon) reply(remote netip.AddrPort, b []byte) {
 }
 
 // handleRequest handles a request on an IKE SA where we are the responder.
-func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte) func() {
+func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote netip.AddrPort) func() {
 	switch {
 	case m.MessageID == sa.lastID && sa.lastResponse != nil && m.MessageID != 0:
 		d.reply(sa.remote, sa.lastResponse) // a retransmission (§2.1)
@@ -130,6 +130,10 @@ func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte) func()
 		d.log.Debug("IKE_AUTH: does not decrypt", "peer", sa.cfg.Name, "err", err)
 		return nil // §2.21.2: a message that fails integrity is dropped silently
 	}
+	// An authentic request from a new address or port: the initiator moved
+	// to 4500 after IKE_SA_INIT (RFC 7296 §2.23), or its NAT mapping
+	// changed. Answer, and send ESP, there.
+	sa.remote = remote
 	childDesc, err := d.authRequest(sa, m)
 	if err != nil {
 		d.failLocked(sa, err)
