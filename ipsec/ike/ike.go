@@ -487,11 +487,10 @@ func (d *Daemon) verifyPeer(sa *ikeSA, id *message.ID, auth *message.Auth, msg, 
 	if auth.Method != message.AuthPSK {
 		return fmt.Errorf("%w: the peer authenticates with %v, expected a pre-shared key", errAuthFailed, auth.Method)
 	}
-	rest, err := id.AppendBody(nil)
-	if err != nil {
-		return err
-	}
+	// RestOf{Init,Resp}IDPayload: the ID payload's body exactly as received.
+	rest := id.Body()
 	var signed []byte
+	var err error
 	if peerIsInitiator {
 		signed, err = sa.keys.InitiatorSignedOctets(msg, nonce, rest)
 	} else {
