@@ -122,7 +122,8 @@ func TestLoadExample(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "keys", k+".key"), []byte(strings.Repeat("ab", 32)), 0o600)
 		os.WriteFile(filepath.Join(dir, "keys", k+".auth"), []byte(strings.Repeat("cd", 32)), 0o600)
 	}
-	for _, f := range []string{"site-a.yaml", "site-b.yaml"} {
+	os.WriteFile(filepath.Join(dir, "keys", "psk"), []byte("a pre-shared key\n"), 0o600)
+	for _, f := range []string{"site-a.yaml", "site-b.yaml", "ike-site-a.yaml", "ike-site-b.yaml"} {
 		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "tunnel", f))
 		if err != nil {
 			t.Fatal(err)
