@@ -152,36 +152,10 @@ func checkChildren(t *testing.T, a, b *node) {
 	}
 }
 
-func TestPSKTunnel(t *testing.T) {
-	for _, c := range []struct{ ike, esp string }{
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16"},
-		{"aes128-sha256-prfsha256-ecp256", "aes128-sha256"},
-		{"chacha20poly1305-prfsha512-ecp384", "chacha20poly1305"},
-	} {
-		t.Run(c.ike, func(t *testing.T) {
-			a := side{psk: "a shared secret", ike: c.ike, esp: c.esp, localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
-			b := side{psk: "a shared secret", ike: c.ike, esp: c.esp, localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
-			na, nb, _ := newPair(t, a, b)
-			if err := na.d.Initiate("peer"); err != nil {
-				t.Fatal(err)
-			}
-			if err := wait(t, na); err != nil {
-				t.Fatal(err)
-			}
-			if err := wait(t, nb); err != nil {
-				t.Fatal(err)
-			}
-			checkChildren(t, na, nb)
-		})
-	}
-}
-
-// TestInvalidKE: the responder wants another group; the initiator starts
-// again with it (RFC 7296 §1.2).
-func TestInvalidKE(t *testing.T) {
-	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519-ecp256", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
-	b := side{psk: "k", ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
-	na, nb, _ := newPair(t, a, b)
+// establish has a initiate and checks that both sides end with paired
+// CHILD_SAs.
+func establish(t *testing.T, na, nb *node) {
+	t.Helper()
 	if err := na.d.Initiate("peer"); err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +166,30 @@ func TestInvalidKE(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkChildren(t, na, nb)
+}
+
+func TestPSKTunnel(t *testing.T) {
+	for _, c := range []struct{ ike, esp string }{
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16"},
+		{"aes128-sha256-prfsha256-ecp256", "aes128-sha256"},
+		{"chacha20poly1305-prfsha512-ecp384", "chacha20poly1305"},
+	} {
+		t.Run(c.ike, func(t *testing.T) {
+			a := side{psk: "a shared secret", ike: c.ike, esp: c.esp, localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+			b := side{psk: "a shared secret", ike: c.ike, esp: c.esp, localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+			na, nb, _ := newPair(t, a, b)
+			establish(t, na, nb)
+		})
+	}
+}
+
+// TestInvalidKE: the responder wants another group; the initiator starts
+// again with it (RFC 7296 §1.2).
+func TestInvalidKE(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519-ecp256", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-ecp256", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, _ := newPair(t, a, b)
+	establish(t, na, nb)
 }
 
 // TestRetransmission: the first two messages of each exchange are lost.
@@ -207,16 +205,7 @@ func TestRetransmission(t *testing.T) {
 		seen++
 		return seen == 1 || seen == 4 // the first request and the first IKE_AUTH response
 	}
-	if err := na.d.Initiate("peer"); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(t, na); err != nil {
-		t.Fatal(err)
-	}
-	if err := wait(t, nb); err != nil {
-		t.Fatal(err)
-	}
-	checkChildren(t, na, nb)
+	establish(t, na, nb)
 }
 
 func TestFailures(t *testing.T) {
