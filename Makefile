@@ -42,7 +42,7 @@ unit: $(ORACLE)
 # of the underlay (only ESP, decrypted by tshark), injected replays and
 # corrupted packets.
 e2e-tunnel: build
-	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/datapath/
+	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivilegedTunnel' -v ./internal/datapath/
 
 # interop: Rampart's IKEv2 against a stock strongSwan charon (Debian's
 # packages, kernel-libipsec) in network namespaces: the IKE handshake alone
