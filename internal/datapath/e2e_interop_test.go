@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 			psk := "interop-psk-" + fmt.Sprint(time.Now().UnixNano())
 			charon, err := strongswan.Start(strongswan.Options{Dir: filepath.Join(dir, "charon"), NS: b.Host,
 				Local: b.UnderlayAddr4.Addr(), Remote: a.UnderlayAddr4.Addr(), PSK: psk,
-				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan",
+				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan", DPDDelay: time.Second,
 				LocalTS: []netip.Prefix{b.Subnet4()}, RemoteTS: []netip.Prefix{a.Subnet4()}})
 			if err != nil {
 				t.Fatal(err)
@@ -85,6 +86,26 @@ spec:
 			echoTCP(t, a.Pod, b.Pod, a.PodAddr4.Addr(), 2<<20)
 			if st := ep.status(t); st.Peers[0].RxPackets == 0 || st.Peers[0].TxPackets == 0 {
 				t.Errorf("rampart counted no traffic: %+v", st.Peers[0])
+			}
+			// Dead peer detection: strongSwan checks every second and
+			// clears the SAs of a peer that does not answer; we answer.
+			time.Sleep(3 * time.Second)
+			if err := charon.WaitEstablished(time.Second); err != nil {
+				t.Fatalf("after 3 s of dead peer detection: %v\nrampart:\n%s", err, ep.log)
+			}
+			if !strings.Contains(charon.Log(), "parsed INFORMATIONAL response") {
+				t.Fatalf("strongSwan got no answer to its liveness checks:\n%s", charon.Log())
+			}
+			// A DELETE of the CHILD_SA from strongSwan is honoured.
+			if out, err := charon.Swanctl("--terminate", "--child", "rampart"); err != nil {
+				t.Fatalf("swanctl --terminate: %v\n%s", err, out)
+			}
+			deadline = time.Now().Add(5 * time.Second)
+			for len(ep.status(t).Peers[0].SAs) != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("rampart kept the CHILD_SA strongSwan deleted: %+v\n%s", ep.status(t).Peers[0].SAs, ep.log)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}

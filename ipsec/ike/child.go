@@ -125,7 +125,11 @@ func (d *Daemon) install(sa *ikeSA, suite ikecrypto.Suite, inSPI, outSPI uint32,
 	if len(in.AuthKey) == 0 {
 		in.AuthKey, out.AuthKey = nil, nil
 	}
-	return d.sadb.Add(esp.Pair{Peer: sa.cfg.Name, Remote: sa.remote, LocalTS: localTS, RemoteTS: remoteTS, In: in, Out: out})
+	if err := d.sadb.Add(esp.Pair{Peer: sa.cfg.Name, Remote: sa.remote, LocalTS: localTS, RemoteTS: remoteTS, In: in, Out: out}); err != nil {
+		return err
+	}
+	sa.children = append(sa.children, childPair{in: inSPI, out: outSPI})
+	return nil
 }
 
 // espAlgorithm maps a negotiated ESP suite to ipsec/esp's transform.

@@ -159,12 +159,18 @@ type ikeSA struct {
 	request []byte
 	tries   int
 	timer   *time.Timer
-	// Responder: the last response, for duplicate requests.
-	lastID       uint32
+	// Requests from the peer: the next message ID expected, and the last
+	// response, sent again for a duplicate (RFC 7296 §2.1, window of one).
+	peerNext     uint32
 	lastResponse []byte
 
-	childSPI uint32 // our inbound SPI of the first CHILD_SA
+	childSPI uint32      // our inbound SPI of the first CHILD_SA, while IKE_AUTH runs
+	children []childPair // the CHILD_SAs of this IKE SA
 }
+
+// childPair is a CHILD_SA as installed: our inbound SPI (the SADB's key)
+// and the peer's.
+type childPair struct{ in, out uint32 }
 
 func (sa *ikeSA) ourSPI() uint64 {
 	if sa.initiator {
@@ -296,16 +302,8 @@ func (d *Daemon) stopRetransmit(sa *ikeSA) {
 }
 
 func (d *Daemon) failLocked(sa *ikeSA, err error) {
-	d.stopRetransmit(sa)
-	sa.state = stateFailed
-	delete(d.sas, sa.ourSPI())
+	d.removeLocked(sa)
 	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.remote})
-	sa.keys.Zero()
-	for _, sk := range []*ikecrypto.SK{sa.in, sa.out} {
-		if sk != nil {
-			sk.Zero()
-		}
-	}
 	d.log.Warn("IKE SA failed", "peer", sa.cfg.Name, "err", err)
 }
 
@@ -335,8 +333,14 @@ func (d *Daemon) Handle(b []byte, remote netip.AddrPort) {
 	case m.Exchange == message.IKESAInit && m.SPIr == 0:
 		done = d.handleInitRequest(m, b, remote)
 	default:
-		sa := d.sas[m.SPIr]
-		if sa == nil || sa.initiator {
+		// A request: our SPI is the responder's if the original initiator
+		// sent it, the initiator's otherwise.
+		ours := m.SPIr
+		if !m.IsInitiator() {
+			ours = m.SPIi
+		}
+		sa := d.sas[ours]
+		if sa == nil || sa.initiator == m.IsInitiator() {
 			break
 		}
 		done = d.handleRequest(sa, m, b, remote)

@@ -101,7 +101,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 	if sa.out, sa.in, err = sa.keys.SKCiphers(false); err != nil {
 		return nil
 	}
-	sa.msg2, sa.lastID, sa.lastResponse = b, 0, b
+	sa.msg2, sa.peerNext, sa.lastResponse = b, 1, b
 	d.sas[spi] = sa
 	d.halfOpen[halfOpenKey{sa.spiI, remote}] = sa
 	d.reply(remote, b)
@@ -114,32 +114,42 @@ func (d *Daemon) reply(remote netip.AddrPort, b []byte) {
 	}
 }
 
-// handleRequest handles a request on an IKE SA where we are the responder.
+// handleRequest handles a request from the peer on an IKE SA.
 func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote netip.AddrPort) func() {
 	switch {
-	case m.MessageID == sa.lastID && sa.lastResponse != nil && m.MessageID != 0:
+	case m.MessageID+1 == sa.peerNext && sa.lastResponse != nil:
 		d.reply(sa.remote, sa.lastResponse) // a retransmission (§2.1)
 		return nil
-	case m.MessageID != sa.lastID+1:
+	case m.MessageID != sa.peerNext:
 		return nil // outside the window of one
 	}
-	if m.Exchange != message.IKEAuth || sa.state != stateInitDone {
-		return nil
-	}
 	if err := m.Decrypt(sa.in); err != nil {
-		d.log.Debug("IKE_AUTH: does not decrypt", "peer", sa.cfg.Name, "err", err)
+		d.log.Debug("IKE: a request does not decrypt", "peer", sa.cfg.Name, "exchange", m.Exchange, "err", err)
 		return nil // §2.21.2: a message that fails integrity is dropped silently
 	}
 	// An authentic request from a new address or port: the initiator moved
 	// to 4500 after IKE_SA_INIT (RFC 7296 §2.23), or its NAT mapping
 	// changed. Answer, and send ESP, there.
+	first := sa.remote
 	sa.remote = remote
+	switch {
+	case m.Exchange == message.IKEAuth && !sa.initiator && sa.state == stateInitDone:
+	case m.Exchange == message.Informational && sa.state == stateEstablished:
+		return d.informational(sa, m)
+	case m.Exchange == message.CreateChildSA && sa.state == stateEstablished:
+		// Rekeying is not implemented yet: refuse, so the peer keeps the
+		// SAs it has until they expire (§2.8).
+		d.answer(sa, m, message.NewNotify(message.NotifyNoAdditionalSAs, nil))
+		return nil
+	default:
+		return nil
+	}
 	childDesc, err := d.authRequest(sa, m)
 	if err != nil {
 		d.failLocked(sa, err)
 		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: %w", sa.cfg.Name, err)) }
 	}
-	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.remote})
+	delete(d.halfOpen, halfOpenKey{sa.spiI, first})
 	sa.state = stateEstablished
 	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "responder", "suite", sa.keys.Suite.String(), "child", childDesc)
 	return func() { d.notify(sa, nil) }
@@ -148,17 +158,7 @@ func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote
 // authRequest verifies the initiator, installs the CHILD_SA and answers.
 // On failure it answers with the error notification and returns the error.
 func (d *Daemon) authRequest(sa *ikeSA, m *message.Message) (string, error) {
-	answer := func(inner ...message.Payload) error {
-		r := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.IKEAuth,
-			Flags: message.FlagResponse, MessageID: m.MessageID}}
-		b, err := r.MarshalEncrypted(sa.out, inner)
-		if err != nil {
-			return err
-		}
-		sa.lastID, sa.lastResponse = m.MessageID, b
-		d.reply(sa.remote, b)
-		return nil
-	}
+	answer := func(inner ...message.Payload) error { return d.answer(sa, m, inner...) }
 	idi, _ := m.Get(message.PayloadIDi).(*message.ID)
 	auth, _ := m.Get(message.PayloadAUTH).(*message.Auth)
 	if idi == nil || auth == nil {
@@ -192,6 +192,89 @@ func (d *Daemon) authRequest(sa *ikeSA, m *message.Message) (string, error) {
 		return "", err
 	}
 	return child, nil
+}
+
+// answer sends the protected response to request m and keeps it for
+// duplicates.
+func (d *Daemon) answer(sa *ikeSA, m *message.Message, inner ...message.Payload) error {
+	flags := message.FlagResponse
+	if sa.initiator {
+		flags |= message.FlagInitiator
+	}
+	r := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: m.Exchange,
+		Flags: flags, MessageID: m.MessageID}}
+	b, err := r.MarshalEncrypted(sa.out, inner)
+	if err != nil {
+		return err
+	}
+	sa.peerNext, sa.lastResponse = m.MessageID+1, b
+	d.reply(sa.remote, b)
+	return nil
+}
+
+// informational answers an INFORMATIONAL request (RFC 7296 §1.4): an empty
+// one is a liveness check (dead peer detection); a DELETE of CHILD_SAs
+// removes them and is answered with the DELETE of ours (§1.4.1); a DELETE
+// of the IKE SA removes it and all its CHILD_SAs.
+func (d *Daemon) informational(sa *ikeSA, m *message.Message) func() {
+	var reply []message.Payload
+	ikeGone := false
+	for _, p := range m.Payloads {
+		del, ok := p.(*message.Delete)
+		if !ok {
+			continue
+		}
+		switch del.Protocol {
+		case message.ProtocolIKE:
+			ikeGone = true
+		case message.ProtocolESP:
+			var ours []uint32
+			for _, spi := range del.SPIs {
+				// The peer names the SPIs it receives on: our outbound.
+				for i, c := range sa.children {
+					if c.out == spi {
+						if err := d.sadb.Delete(c.in); err != nil {
+							d.log.Warn("delete CHILD_SA", "peer", sa.cfg.Name, "err", err)
+						}
+						ours = append(ours, c.in)
+						sa.children = append(sa.children[:i], sa.children[i+1:]...)
+						break
+					}
+				}
+			}
+			if len(ours) > 0 {
+				reply = append(reply, &message.Delete{Protocol: message.ProtocolESP, SPIs: ours})
+				d.log.Info("CHILD_SA deleted by the peer", "peer", sa.cfg.Name, "spis", fmt.Sprint(ours))
+			}
+		}
+	}
+	if ikeGone {
+		d.answer(sa, m)
+		d.log.Info("IKE SA deleted by the peer", "peer", sa.cfg.Name)
+		d.removeLocked(sa)
+		return nil
+	}
+	d.answer(sa, m, reply...)
+	return nil
+}
+
+// removeLocked deletes an IKE SA and its CHILD_SAs.
+func (d *Daemon) removeLocked(sa *ikeSA) {
+	for _, c := range sa.children {
+		if err := d.sadb.Delete(c.in); err != nil {
+			d.log.Warn("delete CHILD_SA", "peer", sa.cfg.Name, "err", err)
+		}
+	}
+	sa.children = nil
+	d.stopRetransmit(sa)
+	sa.state = stateFailed
+	delete(d.sas, sa.ourSPI())
+	sa.keys.Zero()
+	for _, sk := range []*ikecrypto.SK{sa.in, sa.out} {
+		if sk != nil {
+			sk.Zero()
+		}
+	}
 }
 
 // notifyError is a failure the peer is told about with a notification.
