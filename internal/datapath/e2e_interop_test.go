@@ -25,20 +25,30 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 	for _, c := range []struct {
 		ike, esp  string
 		initiator string // who starts: rampart or strongswan
+		rekey     bool   // strongSwan rekeys the CHILD_SA under traffic
 	}{
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart"},
-		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart"},
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan"},
-		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan"},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart", false},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "rampart", true},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart", false},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan", false},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan", false},
 	} {
-		t.Run(c.esp+"/"+c.initiator+"-initiates", func(t *testing.T) {
+		name := c.esp + "/" + c.initiator + "-initiates"
+		if c.rekey {
+			name += "/rekey"
+		}
+		t.Run(name, func(t *testing.T) {
+			childRekey := time.Duration(0)
+			if c.rekey {
+				childRekey = 3 * time.Second
+			}
 			sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
 			dir := t.TempDir()
 			a, b := sites.A, sites.B
 			psk := "interop-psk-" + fmt.Sprint(time.Now().UnixNano())
 			charon, err := strongswan.Start(strongswan.Options{Dir: filepath.Join(dir, "charon"), NS: b.Host,
 				Local: b.UnderlayAddr4.Addr(), Remote: a.UnderlayAddr4.Addr(), PSK: psk,
-				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan", DPDDelay: time.Second,
+				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan", DPDDelay: time.Second, ChildRekeyTime: childRekey,
 				LocalTS: []netip.Prefix{b.Subnet4()}, RemoteTS: []netip.Prefix{a.Subnet4()}})
 			if err != nil {
 				t.Fatal(err)
@@ -79,6 +89,20 @@ spec:
 					t.Fatalf("rampart installed no CHILD_SA\n%s", ep.log)
 				}
 				time.Sleep(50 * time.Millisecond)
+			}
+			if c.rekey {
+				// 6 s of pings across strongSwan's rekey at 3 s (with PFS,
+				// x25519): make-before-break loses none.
+				out := run(t, a.Pod, "ping", "-c", "60", "-i", "0.1", "-W", "1", b.PodAddr4.Addr().String())
+				if !strings.Contains(out, " 0% packet loss") {
+					t.Errorf("pings lost across the rekey:\n%s\nrampart:\n%s\ncharon:\n%s", out, ep.log, charon.Log())
+				}
+				if !strings.Contains(ep.log.String(), "CHILD_SA rekeyed by the peer") {
+					t.Errorf("no CHILD_SA rekey happened:\nrampart:\n%s\ncharon:\n%s", ep.log, charon.ListSAs())
+				}
+				if n := strings.Count(fmt.Sprint(ep.status(t).Peers[0].SAs), "inbound"); n < 1 {
+					t.Errorf("rampart has no inbound SA after the rekey")
+				}
 			}
 			run(t, a.Pod, "ping", "-c", "3", "-i", "0.2", "-W", "2", b.PodAddr4.Addr().String())
 			run(t, b.Pod, "ping", "-c", "3", "-i", "0.2", "-W", "2", a.PodAddr4.Addr().String())

@@ -147,6 +147,7 @@ var swanctlTemplate = template.Must(template.New("swanctl.conf").Parse(`connecti
         mode = {{.Mode}}
         {{- if .ChildRekeyTime}}
         rekey_time = {{.ChildRekeyTime}}
+        life_time = {{.ChildLifeTime}}
         {{- end}}
         start_action = {{.StartAction}}
         {{- if .DPDDelay}}
@@ -223,7 +224,7 @@ func Start(o Options) (*Charon, error) {
 		"Proposals": o.Proposals, "ESPProposals": o.ESPProposals, "PSK": o.PSK,
 		"CertFile": o.CertFile, "KeyFile": o.KeyFile, "CAFile": o.CAFile,
 		"LocalTS": prefixes(o.LocalTS), "RemoteTS": prefixes(o.RemoteTS), "Mode": mode, "StartAction": start,
-		"RekeyTime": seconds(o.RekeyTime), "ChildRekeyTime": seconds(o.ChildRekeyTime), "DPDDelay": seconds(o.DPDDelay),
+		"RekeyTime": seconds(o.RekeyTime), "ChildRekeyTime": seconds(o.ChildRekeyTime), "ChildLifeTime": seconds(2 * o.ChildRekeyTime), "DPDDelay": seconds(o.DPDDelay),
 	}); err != nil {
 		return nil, err
 	}

@@ -102,7 +102,16 @@ func (d *Daemon) childFromResponse(sa *ikeSA, m *message.Message) (string, error
 // the SA database. initiator says whether we initiated the exchange that
 // created it: KEYMAT's first keys protect the initiator's outbound SA.
 func (d *Daemon) install(sa *ikeSA, suite ikecrypto.Suite, inSPI, outSPI uint32, localTS, remoteTS []netip.Prefix, initiator bool) error {
-	ck, err := sa.keys.ChildKeys(suite, nil, sa.ni, sa.nr)
+	return d.installKeys(sa, suite, nil, sa.ni, sa.nr, inSPI, outSPI, localTS, remoteTS, initiator, 0)
+}
+
+// installKeys derives a CHILD_SA's keys from the exchange's nonces (and
+// DH secret, with PFS) and installs it; replace, when not 0, is the
+// inbound SPI of the CHILD_SA it rekeys: the SADB swaps outbound traffic
+// to the new pair at once and keeps the old inbound SA until the DELETE
+// (make-before-break).
+func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byte, inSPI, outSPI uint32, localTS, remoteTS []netip.Prefix, initiator bool, replace uint32) error {
+	ck, err := sa.keys.ChildKeys(suite, gir, ni, nr)
 	if err != nil {
 		return err
 	}
@@ -125,7 +134,13 @@ func (d *Daemon) install(sa *ikeSA, suite ikecrypto.Suite, inSPI, outSPI uint32,
 	if len(in.AuthKey) == 0 {
 		in.AuthKey, out.AuthKey = nil, nil
 	}
-	if err := d.sadb.Add(esp.Pair{Peer: sa.cfg.Name, Remote: sa.remote, LocalTS: localTS, RemoteTS: remoteTS, In: in, Out: out}); err != nil {
+	pair := esp.Pair{Peer: sa.cfg.Name, Remote: sa.remote, LocalTS: localTS, RemoteTS: remoteTS, In: in, Out: out}
+	if replace != 0 {
+		err = d.sadb.Replace(replace, pair)
+	} else {
+		err = d.sadb.Add(pair)
+	}
+	if err != nil {
 		return err
 	}
 	sa.children = append(sa.children, childPair{in: inSPI, out: outSPI})
@@ -176,4 +191,92 @@ func narrow(asked, allowed []netip.Prefix) []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// rekeyChild answers a CREATE_CHILD_SA request that rekeys a CHILD_SA
+// (RFC 7296 §1.3.3: REKEY_SA names the SA by the SPI the peer receives on,
+// our outbound) or makes a new one (§1.3.1), optionally with a KE for
+// perfect forward secrecy.
+func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
+	rekey := m.Notify(message.NotifyRekeySA)
+	saPayload, _ := m.Get(message.PayloadSA).(*message.SA)
+	nonce, _ := m.Get(message.PayloadNonce).(*message.Nonce)
+	tsi, _ := m.Get(message.PayloadTSi).(*message.TS)
+	tsr, _ := m.Get(message.PayloadTSr).(*message.TS)
+	if saPayload == nil || nonce == nil || tsi == nil || tsr == nil || (rekey != nil && len(rekey.SPI) != 4) ||
+		(len(saPayload.Proposals) > 0 && saPayload.Proposals[0].Protocol == message.ProtocolIKE) {
+		// An IKE SA rekey: not yet.
+		return d.answer(sa, m, message.NewNotify(message.NotifyNoAdditionalSAs, nil))
+	}
+	// Without REKEY_SA the request makes a new CHILD_SA (§1.3.1), as a
+	// peer does to restore one that expired.
+	var replace uint32
+	if rekey != nil {
+		oldOut := binary.BigEndian.Uint32(rekey.SPI)
+		found := false
+		for _, c := range sa.children {
+			if c.out == oldOut {
+				replace, found = c.in, true
+			}
+		}
+		if !found {
+			return d.answer(sa, m, &message.Notify{Protocol: message.ProtocolESP, SPI: rekey.SPI, NotifyType: message.NotifyChildSANotFound})
+		}
+	}
+	ke, _ := m.Get(message.PayloadKE).(*message.KE)
+	offered, _ := cryptoProposals(saPayload.Proposals)
+	suite, idx, err := ikecrypto.SelectESP(sa.cfg.ESPProposals, offered, ke != nil)
+	if err != nil {
+		return d.answer(sa, m, message.NewNotify(message.NotifyNoProposalChosen, nil))
+	}
+	chosen := saPayload.Proposals[idx]
+	if len(chosen.SPI) != 4 {
+		return d.answer(sa, m, message.NewNotify(message.NotifyNoProposalChosen, nil))
+	}
+	var gir, pub []byte
+	if ke != nil {
+		if ikecrypto.DHGroup(ke.Group) != suite.DH {
+			return d.answer(sa, m, message.NewInvalidKEPayload(message.DHGroup(suite.DH)))
+		}
+		priv, p, err := ikecrypto.GenerateKey(suite.DH, d.opts.Rand)
+		if err != nil {
+			return err
+		}
+		if gir, err = ikecrypto.SharedSecret(priv, ke.Data); err != nil {
+			return d.answer(sa, m, message.NewNotify(message.NotifyInvalidSyntax, nil))
+		}
+		defer clear(gir)
+		pub = p
+	}
+	remoteTS := narrow(prefixesOf(tsi), sa.cfg.RemoteTS)
+	localTS := narrow(prefixesOf(tsr), sa.cfg.LocalTS)
+	if len(remoteTS) == 0 || len(localTS) == 0 {
+		return d.answer(sa, m, message.NewNotify(message.NotifyTSUnacceptable, nil))
+	}
+	nr, err := d.random(nonceLen)
+	if err != nil {
+		return err
+	}
+	spi, err := d.sadb.AllocateSPI()
+	if err != nil {
+		return d.answer(sa, m, message.NewNotify(message.NotifyTemporaryFailure, nil))
+	}
+	peerSPI := binary.BigEndian.Uint32(chosen.SPI)
+	if err := d.installKeys(sa, suite, gir, nonce.Data, nr, spi, peerSPI, localTS, remoteTS, false, replace); err != nil {
+		return d.answer(sa, m, message.NewNotify(message.NotifyTemporaryFailure, nil))
+	}
+	reply := []message.Payload{
+		&message.SA{Proposals: []message.Proposal{{Number: chosen.Number, Protocol: message.ProtocolESP, SPI: spiBytes(spi), Transforms: wireTransforms(suite.ESPProposal())}}},
+		&message.Nonce{Data: nr},
+	}
+	if ke != nil {
+		reply = append(reply, &message.KE{Group: message.DHGroup(suite.DH), Data: pub})
+	}
+	reply = append(reply, message.NewTS(false, remoteTS...), message.NewTS(true, localTS...))
+	what := "CHILD_SA created by the peer"
+	if replace != 0 {
+		what = "CHILD_SA rekeyed by the peer"
+	}
+	d.log.Info(what, "peer", sa.cfg.Name, "child", childString(suite, spi, peerSPI, localTS, remoteTS))
+	return d.answer(sa, m, reply...)
 }

@@ -137,9 +137,9 @@ func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote
 	case m.Exchange == message.Informational && sa.state == stateEstablished:
 		return d.informational(sa, m)
 	case m.Exchange == message.CreateChildSA && sa.state == stateEstablished:
-		// Rekeying is not implemented yet: refuse, so the peer keeps the
-		// SAs it has until they expire (§2.8).
-		d.answer(sa, m, message.NewNotify(message.NotifyNoAdditionalSAs, nil))
+		if err := d.rekeyChild(sa, m); err != nil {
+			d.log.Warn("CREATE_CHILD_SA", "peer", sa.cfg.Name, "err", err)
+		}
 		return nil
 	default:
 		return nil
