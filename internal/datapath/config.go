@@ -53,6 +53,7 @@ type IKEPeer struct {
 	PSK                        []byte
 	IKEProposals, ESPProposals []ikecrypto.Proposal
 	Initiate                   bool
+	ChildRekeyTime             time.Duration
 }
 
 // LoadOptions changes what LoadConfig accepts.
@@ -253,7 +254,15 @@ func (v *validator) ike(path string, s *v1alpha1.IKESpec, c *Config, p Peer) *IK
 			v.errorf(path+".espProposals", "%v", err)
 		}
 	}
-	for field, value := range map[string]string{"rekeyTime": s.RekeyTime, "childRekeyTime": s.ChildRekeyTime, "dpdInterval": s.DPDInterval} {
+	k.ChildRekeyTime = time.Hour
+	if s.ChildRekeyTime != "" {
+		d, err := time.ParseDuration(s.ChildRekeyTime)
+		if err != nil || d < time.Second {
+			v.errorf(path+".childRekeyTime", "%q is not a duration of at least 1s (e.g. 1h)", s.ChildRekeyTime)
+		}
+		k.ChildRekeyTime = d
+	}
+	for field, value := range map[string]string{"rekeyTime": s.RekeyTime, "dpdInterval": s.DPDInterval} {
 		if value != "" {
 			v.errorf(path+"."+field, "rekeying and dead peer detection are not supported yet: leave %s out", field)
 		}

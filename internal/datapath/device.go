@@ -214,7 +214,8 @@ func (d *Device) setupIKE(peers []*peerState) error {
 		}
 		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
 			PSK: k.PSK, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
-			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport})
+			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport,
+			ChildRekeyTime: k.ChildRekeyTime})
 		clear(k.PSK)
 		if err != nil {
 			return fmt.Errorf("peer %s: %w", p.cfg.Name, err)
@@ -294,7 +295,11 @@ func (d *Device) Run(ctx context.Context) error {
 		case now := <-tick.C:
 			d.sad.Tick(now)
 		case ev := <-d.sad.Events():
-			d.logEvent(ev)
+			if d.ikeD != nil {
+				d.ikeD.Lifetime(ev)
+			} else {
+				d.logEvent(ev)
+			}
 		}
 	}
 }

@@ -25,22 +25,26 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 	for _, c := range []struct {
 		ike, esp  string
 		initiator string // who starts: rampart or strongswan
-		rekey     bool   // strongSwan rekeys the CHILD_SA under traffic
+		rekey     string // who rekeys the CHILD_SA under traffic: "", rampart or strongswan
 	}{
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart", false},
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "rampart", true},
-		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart", false},
-		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan", false},
-		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan", false},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart", ""},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "rampart", "strongswan"},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "strongswan", "rampart"},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart", ""},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan", ""},
+		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan", ""},
 	} {
 		name := c.esp + "/" + c.initiator + "-initiates"
-		if c.rekey {
-			name += "/rekey"
+		if c.rekey != "" {
+			name += "/" + c.rekey + "-rekeys"
 		}
 		t.Run(name, func(t *testing.T) {
-			childRekey := time.Duration(0)
-			if c.rekey {
+			childRekey, ourRekey := time.Duration(0), "1h"
+			switch c.rekey {
+			case "strongswan":
 				childRekey = 3 * time.Second
+			case "rampart":
+				ourRekey = "3s"
 			}
 			sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
 			dir := t.TempDir()
@@ -72,9 +76,10 @@ spec:
     ike:
       pskFile: psk
       initiate: %v
+      childRekeyTime: %s
       proposals: [%s]
       espProposals: [%s]
-`, a.UnderlayAddr4.Addr(), filepath.Join(dir, "a.sock"), b.UnderlayAddr4.Addr(), a.Subnet4(), b.Subnet4(), c.initiator == "rampart", c.ike, c.esp)
+`, a.UnderlayAddr4.Addr(), filepath.Join(dir, "a.sock"), b.UnderlayAddr4.Addr(), a.Subnet4(), b.Subnet4(), c.initiator == "rampart", ourRekey, c.ike, c.esp)
 			path := filepath.Join(dir, "a.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
@@ -90,15 +95,19 @@ spec:
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			if c.rekey {
-				// 6 s of pings across strongSwan's rekey at 3 s (with PFS,
-				// x25519): make-before-break loses none.
+			if c.rekey != "" {
+				// 6 s of pings across a rekey at 3 s (with PFS, x25519):
+				// make-before-break loses none.
 				out := run(t, a.Pod, "ping", "-c", "60", "-i", "0.1", "-W", "1", b.PodAddr4.Addr().String())
 				if !strings.Contains(out, " 0% packet loss") {
 					t.Errorf("pings lost across the rekey:\n%s\nrampart:\n%s\ncharon:\n%s", out, ep.log, charon.Log())
 				}
-				if !strings.Contains(ep.log.String(), "CHILD_SA rekeyed by the peer") {
-					t.Errorf("no CHILD_SA rekey happened:\nrampart:\n%s\ncharon:\n%s", ep.log, charon.ListSAs())
+				want := `msg="CHILD_SA rekeyed by the peer"`
+				if c.rekey == "rampart" {
+					want = `msg="CHILD_SA rekeyed"`
+				}
+				if !strings.Contains(ep.log.String(), want) {
+					t.Errorf("no CHILD_SA rekey happened:\nrampart:\n%s\ncharon:\n%s\n%s", ep.log, charon.ListSAs(), charon.Log())
 				}
 				if n := strings.Count(fmt.Sprint(ep.status(t).Peers[0].SAs), "inbound"); n < 1 {
 					t.Errorf("rampart has no inbound SA after the rekey")

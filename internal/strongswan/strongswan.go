@@ -148,6 +148,7 @@ var swanctlTemplate = template.Must(template.New("swanctl.conf").Parse(`connecti
         {{- if .ChildRekeyTime}}
         rekey_time = {{.ChildRekeyTime}}
         life_time = {{.ChildLifeTime}}
+        rand_time = 0s
         {{- end}}
         start_action = {{.StartAction}}
         {{- if .DPDDelay}}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
@@ -124,8 +125,14 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 	if sa.cfg.Transport {
 		mode = esp.ModeTransport
 	}
+	var life esp.Lifetime
+	if r := sa.cfg.ChildRekeyTime; r > 0 {
+		jitter, _ := d.random(1)
+		life.Soft.Time = r - r/10*time.Duration(jitter[0])/255
+		life.Hard.Time = r + r/10
+	}
 	mk := func(spi uint32, key, auth []byte) esp.Config {
-		return esp.Config{SPI: spi, Mode: mode, Algorithm: alg, Key: key, AuthKey: auth, ESN: suite.ESN}
+		return esp.Config{SPI: spi, Mode: mode, Algorithm: alg, Key: key, AuthKey: auth, ESN: suite.ESN, Lifetime: life}
 	}
 	in, out := mk(inSPI, ck.EncrR, ck.IntegR), mk(outSPI, ck.EncrI, ck.IntegI)
 	if !initiator {
@@ -143,7 +150,7 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 	if err != nil {
 		return err
 	}
-	sa.children = append(sa.children, childPair{in: inSPI, out: outSPI})
+	sa.children = append(sa.children, childPair{in: inSPI, out: outSPI, localTS: localTS, remoteTS: remoteTS})
 	return nil
 }
 

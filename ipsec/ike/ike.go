@@ -54,6 +54,11 @@ type Config struct {
 	LocalTS, RemoteTS []netip.Prefix
 	// Transport asks for transport mode (USE_TRANSPORT_MODE).
 	Transport bool
+	// ChildRekeyTime is when a CHILD_SA is rekeyed (0: never by time; the
+	// peer may still rekey). The soft lifetime is set 0-10% below it at
+	// random, so two peers with the same setting rarely collide (§2.8.1);
+	// the hard lifetime 10% above it.
+	ChildRekeyTime time.Duration
 }
 
 // Sender sends an IKE message (without the non-ESP marker, which the
@@ -166,11 +171,22 @@ type ikeSA struct {
 
 	childSPI uint32      // our inbound SPI of the first CHILD_SA, while IKE_AUTH runs
 	children []childPair // the CHILD_SAs of this IKE SA
+
+	// Requests we start once established (CREATE_CHILD_SA, INFORMATIONAL):
+	// pending handles the response of the one in flight; queue holds the
+	// ones waiting for it (window of one, RFC 7296 §2.3).
+	pending         func(*message.Message)
+	pendingExchange message.ExchangeType
+	queue           []func()
 }
 
-// childPair is a CHILD_SA as installed: our inbound SPI (the SADB's key)
-// and the peer's.
-type childPair struct{ in, out uint32 }
+// childPair is a CHILD_SA as installed: our inbound SPI (the SADB's key),
+// the peer's, and the selectors (a rekey asks for the same).
+type childPair struct {
+	in, out           uint32
+	localTS, remoteTS []netip.Prefix
+	rekeying          bool
+}
 
 func (sa *ikeSA) ourSPI() uint64 {
 	if sa.initiator {
@@ -325,8 +341,14 @@ func (d *Daemon) Handle(b []byte, remote netip.AddrPort) {
 	d.mu.Lock()
 	switch {
 	case m.IsResponse():
-		sa := d.sas[m.SPIi]
-		if sa == nil || !sa.initiator || m.MessageID != sa.nextID || sa.request == nil {
+		// The original responder answers without the I flag: we are the
+		// original initiator and our SPI is SPIi; and the other way round.
+		ours := m.SPIi
+		if m.IsInitiator() {
+			ours = m.SPIr
+		}
+		sa := d.sas[ours]
+		if sa == nil || sa.initiator == m.IsInitiator() || m.MessageID != sa.nextID || sa.request == nil {
 			break // not ours, or a late retransmission
 		}
 		done = d.handleResponse(sa, m, b)
@@ -361,6 +383,18 @@ func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func(
 		if err == nil {
 			return func() { d.notify(sa, nil) }
 		}
+	case sa.state == stateEstablished && sa.pending != nil && m.Exchange == sa.pendingExchange:
+		d.stopRetransmit(sa)
+		sa.nextID++
+		p := sa.pending
+		sa.pending = nil
+		if err := m.Decrypt(sa.in); err != nil {
+			d.log.Debug("IKE: a response does not decrypt", "peer", sa.cfg.Name, "err", err)
+			return nil
+		}
+		p(m)
+		d.startQueued(sa)
+		return nil
 	default:
 		return nil
 	}
@@ -478,6 +512,7 @@ func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
 	}
 	d.stopRetransmit(sa)
 	sa.state = stateEstablished
+	sa.nextID = 2 // IKE_SA_INIT and IKE_AUTH used 0 and 1
 	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "initiator", "suite", sa.keys.Suite.String(), "child", child)
 	return nil
 }

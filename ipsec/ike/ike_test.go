@@ -87,10 +87,16 @@ type side struct {
 
 func newPair(t *testing.T, a, b side) (*node, *node, *net2) {
 	t.Helper()
+	return newPairWith(t, a, b, nil, esp.TableOptions{})
+}
+
+// newPairWith is newPair with a change to both configs and table options.
+func newPairWith(t *testing.T, a, b side, change func(*Config), topts esp.TableOptions) (*node, *node, *net2) {
+	t.Helper()
 	n := &net2{nodes: map[netip.AddrPort]*node{}}
 	addrA, addrB := netip.MustParseAddrPort("198.18.0.1:4500"), netip.MustParseAddrPort("198.18.0.2:4500")
 	mk := func(self, peer netip.AddrPort, s side, name, peerName string) *node {
-		nd := &node{table: esp.NewTable(esp.TableOptions{}), addr: self, result: make(chan error, 4)}
+		nd := &node{table: esp.NewTable(topts), addr: self, result: make(chan error, 4)}
 		nd.d = New(nd.table, n.sender(self), Options{Retransmit: 100 * time.Millisecond, Tries: 4,
 			OnEstablished: func(peer string, err error) { nd.result <- err }})
 		ikeP, espP := mustProposals(t, s.ike, s.esp)
@@ -98,8 +104,12 @@ func newPair(t *testing.T, a, b side) (*node, *node, *net2) {
 		if remoteID == "" {
 			remoteID = peerName
 		}
-		if err := nd.d.AddPeer(Config{Name: "peer", Remote: peer, LocalID: ident(name), RemoteID: ident(remoteID),
-			PSK: []byte(s.psk), IKEProposals: ikeP, ESPProposals: espP, LocalTS: s.localTS, RemoteTS: s.remoteTS}); err != nil {
+		cfg := Config{Name: "peer", Remote: peer, LocalID: ident(name), RemoteID: ident(remoteID),
+			PSK: []byte(s.psk), IKEProposals: ikeP, ESPProposals: espP, LocalTS: s.localTS, RemoteTS: s.remoteTS}
+		if change != nil {
+			change(&cfg)
+		}
+		if err := nd.d.AddPeer(cfg); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(nd.table.Close)
@@ -255,4 +265,45 @@ func TestFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChildRekey: the CHILD_SA reaches its soft lifetime on the initiator,
+// which rekeys it (CREATE_CHILD_SA with REKEY_SA), installs the new pair
+// make-before-break and deletes the old one; both sides end with one
+// fresh, paired CHILD_SA.
+func TestChildRekey(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16-x25519", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16-x25519", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	na, nb, _ := newPairWith(t, a, b, func(c *Config) { c.ChildRekeyTime = time.Hour }, esp.TableOptions{Now: clock})
+	establish(t, na, nb)
+	old := na.table.Current("peer").In.SPI()
+
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	na.table.Tick(clock())
+	select {
+	case ev := <-na.table.Events():
+		if ev.Kind != esp.EventSoftExpire {
+			t.Fatalf("event %v, want a soft expiry", ev)
+		}
+		na.d.Lifetime(ev)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no soft lifetime event")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ea, eb := na.table.Entries(), nb.table.Entries()
+		if len(ea) == 1 && len(eb) == 1 && ea[0].In.SPI() != old {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the rekey: A has %d pairs, B %d (old inbound %#x)", len(ea), len(eb), old)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkChildren(t, na, nb)
 }

@@ -1,0 +1,184 @@
+package ike
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+	"github.com/rampartnet/rampart/ipsec/ike/message"
+)
+
+// Lifetime tells the daemon that the SADB reported a CHILD_SA lifetime
+// event (esp.Table's Events): at the soft limit we rekey it (RFC 7296
+// §1.3.3, §2.8); at the hard limit the SADB has deleted it and we forget
+// it.
+func (d *Daemon) Lifetime(ev esp.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sa, i := d.childOwner(ev.InSPI)
+	if sa == nil {
+		return
+	}
+	switch ev.Kind {
+	case esp.EventSoftExpire:
+		if sa.children[i].rekeying {
+			return
+		}
+		sa.children[i].rekeying = true
+		old := sa.children[i]
+		d.enqueue(sa, func() { d.sendRekey(sa, old) })
+	case esp.EventHardExpire, esp.EventRetired:
+		sa.children = append(sa.children[:i], sa.children[i+1:]...)
+	}
+}
+
+// childOwner finds the IKE SA with the CHILD_SA whose inbound SPI is spi.
+func (d *Daemon) childOwner(spi uint32) (*ikeSA, int) {
+	for _, sa := range d.sas {
+		for i, c := range sa.children {
+			if c.in == spi {
+				return sa, i
+			}
+		}
+	}
+	return nil, -1
+}
+
+// enqueue runs start now if no request of ours is in flight on sa, else
+// after the ones before it.
+func (d *Daemon) enqueue(sa *ikeSA, start func()) {
+	if sa.state != stateEstablished {
+		return
+	}
+	if sa.pending == nil && sa.request == nil {
+		start()
+		return
+	}
+	sa.queue = append(sa.queue, start)
+}
+
+func (d *Daemon) startQueued(sa *ikeSA) {
+	if len(sa.queue) > 0 && sa.pending == nil {
+		next := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		next()
+	}
+}
+
+// request sends a protected request of ours on an established IKE SA and
+// arms onResponse for its answer.
+func (d *Daemon) request(sa *ikeSA, exchange message.ExchangeType, inner []message.Payload, onResponse func(*message.Message)) error {
+	flags := message.Flags(0)
+	if sa.initiator {
+		flags = message.FlagInitiator
+	}
+	m := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exchange, Flags: flags, MessageID: sa.nextID}}
+	b, err := m.MarshalEncrypted(sa.out, inner)
+	if err != nil {
+		return err
+	}
+	sa.pending, sa.pendingExchange = onResponse, exchange
+	d.sendRequest(sa, b)
+	return nil
+}
+
+// sendRekey starts a CREATE_CHILD_SA that rekeys old (§1.3.3).
+func (d *Daemon) sendRekey(sa *ikeSA, old childPair) {
+	spi, err := d.sadb.AllocateSPI()
+	if err != nil {
+		d.log.Warn("rekey: allocate SPI", "peer", sa.cfg.Name, "err", err)
+		return
+	}
+	ni, err := d.random(nonceLen)
+	if err != nil {
+		return
+	}
+	props := sa.cfg.ESPProposals
+	var priv *ikecrypto.PrivateKey
+	inner := []message.Payload{
+		&message.Notify{Protocol: message.ProtocolESP, SPI: spiBytes(old.in), NotifyType: message.NotifyRekeySA},
+		&message.SA{Proposals: wireProposals(props, message.ProtocolESP, spiBytes(spi))},
+		&message.Nonce{Data: ni},
+	}
+	// Perfect forward secrecy when our ESP proposals name a DH group.
+	if len(props) > 0 && len(props[0].DH) > 0 && props[0].DH[0] != ikecrypto.DHNone {
+		var pub []byte
+		if priv, pub, err = ikecrypto.GenerateKey(props[0].DH[0], d.opts.Rand); err != nil {
+			return
+		}
+		inner = append(inner, &message.KE{Group: message.DHGroup(props[0].DH[0]), Data: pub})
+	}
+	inner = append(inner, message.NewTS(false, old.localTS...), message.NewTS(true, old.remoteTS...))
+	err = d.request(sa, message.CreateChildSA, inner, func(m *message.Message) {
+		if err := d.rekeyResponse(sa, old, spi, ni, priv, m); err != nil {
+			d.log.Warn("CHILD_SA rekey failed; the old SA stays until it expires", "peer", sa.cfg.Name, "err", err)
+			for i := range sa.children {
+				if sa.children[i].in == old.in {
+					sa.children[i].rekeying = false
+				}
+			}
+		}
+	})
+	if err != nil {
+		d.log.Warn("rekey", "peer", sa.cfg.Name, "err", err)
+	}
+}
+
+// rekeyResponse installs the new CHILD_SA make-before-break, then deletes
+// the old one with an INFORMATIONAL DELETE (§1.4.1, §2.8).
+func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, priv *ikecrypto.PrivateKey, m *message.Message) error {
+	if err := errorNotify(m); err != nil {
+		return err
+	}
+	saPayload, _ := m.Get(message.PayloadSA).(*message.SA)
+	nonce, _ := m.Get(message.PayloadNonce).(*message.Nonce)
+	tsi, _ := m.Get(message.PayloadTSi).(*message.TS)
+	tsr, _ := m.Get(message.PayloadTSr).(*message.TS)
+	if saPayload == nil || nonce == nil || tsi == nil || tsr == nil || len(saPayload.Proposals) != 1 || len(saPayload.Proposals[0].SPI) != 4 {
+		return fmt.Errorf("CREATE_CHILD_SA response without SA, Nr, TSi or TSr")
+	}
+	offered, _ := cryptoProposals(saPayload.Proposals)
+	suite, err := ikecrypto.AcceptESPReply(sa.cfg.ESPProposals, offered[0], priv != nil)
+	if err != nil {
+		return err
+	}
+	var gir []byte
+	if priv != nil {
+		ke, _ := m.Get(message.PayloadKE).(*message.KE)
+		if ke == nil || ikecrypto.DHGroup(ke.Group) != priv.Group() {
+			return fmt.Errorf("CREATE_CHILD_SA response without our DH group's KE")
+		}
+		if gir, err = ikecrypto.SharedSecret(priv, ke.Data); err != nil {
+			return err
+		}
+		defer clear(gir)
+	}
+	localTS := narrow(prefixesOf(tsi), sa.cfg.LocalTS)
+	remoteTS := narrow(prefixesOf(tsr), sa.cfg.RemoteTS)
+	if len(localTS) == 0 || len(remoteTS) == 0 {
+		return fmt.Errorf("the responder's traffic selectors are outside ours")
+	}
+	peerSPI := binary.BigEndian.Uint32(saPayload.Proposals[0].SPI)
+	if err := d.installKeys(sa, suite, gir, ni, nonce.Data, spi, peerSPI, localTS, remoteTS, true, old.in); err != nil {
+		return err
+	}
+	d.log.Info("CHILD_SA rekeyed", "peer", sa.cfg.Name, "child", childString(suite, spi, peerSPI, localTS, remoteTS))
+	// Delete the old pair: the peer answers with the DELETE of its side.
+	d.enqueue(sa, func() {
+		del := &message.Delete{Protocol: message.ProtocolESP, SPIs: []uint32{old.in}}
+		d.request(sa, message.Informational, []message.Payload{del}, func(*message.Message) {
+			if err := d.sadb.Delete(old.in); err != nil {
+				d.log.Debug("delete the rekeyed CHILD_SA", "peer", sa.cfg.Name, "err", err)
+			}
+			for i, c := range sa.children {
+				if c.in == old.in {
+					sa.children = append(sa.children[:i], sa.children[i+1:]...)
+					break
+				}
+			}
+		})
+	})
+	return nil
+}
+
