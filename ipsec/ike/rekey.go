@@ -181,4 +181,3 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 	})
 	return nil
 }
-
