@@ -35,7 +35,7 @@ type sendBatch struct {
 // packet in it, that append only ever moves packets down into room
 // already sent, never over one not yet copied.
 func newSendBatch(mtu int) *sendBatch {
-	inSlot := tunReadOffset + mtu
+	inSlot := tunReadOffset + mtu + maxESPOverhead
 	outSlot := mtu + maxESPOverhead
 	b := &sendBatch{
 		in: make([][]byte, batchSize), sizes: make([]int, batchSize), out: make([][]byte, batchSize),
@@ -45,7 +45,9 @@ func newSendBatch(mtu int) *sendBatch {
 	inArena := make([]byte, batchSize*inSlot)
 	outArena := make([]byte, batchSize*outSlot)
 	for i := range b.in {
-		b.in[i] = inArena[i*inSlot : (i+1)*inSlot : (i+1)*inSlot]
+		// Capacity to the arena's end, as for slots: a packet sealed in
+		// place is sent from here, and GSO appends to it.
+		b.in[i] = inArena[i*inSlot : (i+1)*inSlot]
 		b.slots[i] = outArena[i*outSlot : i*outSlot]
 	}
 	return b
@@ -63,7 +65,14 @@ func (b *sendBatch) process(lo, hi int) {
 		if sa == nil {
 			continue
 		}
-		out, err := sa.Seal(b.slots[i], b.in[i][tunReadOffset:tunReadOffset+b.sizes[i]])
+		// With an AEAD the ESP header and IV (16 bytes) fit the room TUN
+		// left in front of the packet: seal in place, no copy. AES-CBC's
+		// longer IV needs the separate slot.
+		dst := b.slots[i]
+		if sa.HeaderLen() == tunReadOffset {
+			dst = b.in[i][:0]
+		}
+		out, err := sa.Seal(dst, b.in[i][tunReadOffset:tunReadOffset+b.sizes[i]])
 		if err != nil {
 			b.sa[i] = nil
 			b.peer[i].drops.add(dropSealFailed, 1)
