@@ -98,9 +98,10 @@ type IKESpec struct {
 	// strong ones only.
 	Proposals    []string `json:"proposals,omitempty"`
 	ESPProposals []string `json:"espProposals,omitempty"`
-	// RekeyTime of the IKE SA and ChildRekeyTime of the CHILD_SAs
-	// (durations such as "4h"; defaults 4h and 1h), and DPDInterval, the
-	// dead peer detection interval ("30s"; "0s" turns it off).
+	// ChildRekeyTime of the CHILD_SAs (a duration such as "1h", the
+	// default), and DPDInterval, the dead peer detection interval ("30s",
+	// the default; "0s" turns it off). RekeyTime of the IKE SA is refused
+	// until IKE SA rekeying lands.
 	RekeyTime      string `json:"rekeyTime,omitempty"`
 	ChildRekeyTime string `json:"childRekeyTime,omitempty"`
 	DPDInterval    string `json:"dpdInterval,omitempty"`

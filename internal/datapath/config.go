@@ -54,6 +54,7 @@ type IKEPeer struct {
 	IKEProposals, ESPProposals []ikecrypto.Proposal
 	Initiate                   bool
 	ChildRekeyTime             time.Duration
+	DPDInterval                time.Duration
 }
 
 // LoadOptions changes what LoadConfig accepts.
@@ -262,10 +263,16 @@ func (v *validator) ike(path string, s *v1alpha1.IKESpec, c *Config, p Peer) *IK
 		}
 		k.ChildRekeyTime = d
 	}
-	for field, value := range map[string]string{"rekeyTime": s.RekeyTime, "dpdInterval": s.DPDInterval} {
-		if value != "" {
-			v.errorf(path+"."+field, "rekeying and dead peer detection are not supported yet: leave %s out", field)
+	k.DPDInterval = 30 * time.Second
+	if s.DPDInterval != "" {
+		d, err := time.ParseDuration(s.DPDInterval)
+		if err != nil || d < 0 {
+			v.errorf(path+".dpdInterval", "%q is not a duration (e.g. 30s; 0s turns dead peer detection off)", s.DPDInterval)
 		}
+		k.DPDInterval = d
+	}
+	if s.RekeyTime != "" {
+		v.errorf(path+".rekeyTime", "rekeying the IKE SA is not supported yet: leave rekeyTime out (CHILD_SAs are rekeyed: childRekeyTime)")
 	}
 	return k
 }

@@ -215,7 +215,7 @@ func (d *Device) setupIKE(peers []*peerState) error {
 		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
 			PSK: k.PSK, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
 			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport,
-			ChildRekeyTime: k.ChildRekeyTime})
+			ChildRekeyTime: k.ChildRekeyTime, DPDInterval: k.DPDInterval})
 		clear(k.PSK)
 		if err != nil {
 			return fmt.Errorf("peer %s: %w", p.cfg.Name, err)
@@ -294,6 +294,9 @@ func (d *Device) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			d.sad.Tick(now)
+			if d.ikeD != nil {
+				d.ikeD.Tick(now)
+			}
 		case ev := <-d.sad.Events():
 			if d.ikeD != nil {
 				d.ikeD.Lifetime(ev)

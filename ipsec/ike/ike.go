@@ -59,6 +59,12 @@ type Config struct {
 	// random, so two peers with the same setting rarely collide (§2.8.1);
 	// the hard lifetime 10% above it.
 	ChildRekeyTime time.Duration
+	// DPDInterval: when nothing authentic came from the peer for this
+	// long, an empty INFORMATIONAL request checks it is alive (RFC 7296
+	// §2.4); no answer after the retransmissions ends the IKE SA and its
+	// CHILD_SAs, so traffic to the peer is dropped, not sent in clear.
+	// 0: off.
+	DPDInterval time.Duration
 }
 
 // Sender sends an IKE message (without the non-ESP marker, which the
@@ -175,6 +181,7 @@ type ikeSA struct {
 	// Requests we start once established (CREATE_CHILD_SA, INFORMATIONAL):
 	// pending handles the response of the one in flight; queue holds the
 	// ones waiting for it (window of one, RFC 7296 §2.3).
+	lastHeard       time.Time // the last authentic message from the peer
 	pending         func(*message.Message)
 	pendingExchange message.ExchangeType
 	queue           []func()
@@ -295,7 +302,7 @@ func (d *Daemon) transmit(sa *ikeSA) {
 	wait := d.opts.Retransmit << (sa.tries - 1)
 	sa.timer = time.AfterFunc(wait, func() {
 		d.mu.Lock()
-		if sa.request == nil || sa.state == stateEstablished || sa.state == stateFailed {
+		if sa.request == nil || sa.state == stateFailed {
 			d.mu.Unlock()
 			return
 		}
@@ -384,14 +391,15 @@ func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func(
 			return func() { d.notify(sa, nil) }
 		}
 	case sa.state == stateEstablished && sa.pending != nil && m.Exchange == sa.pendingExchange:
-		d.stopRetransmit(sa)
-		sa.nextID++
-		p := sa.pending
-		sa.pending = nil
 		if err := m.Decrypt(sa.in); err != nil {
 			d.log.Debug("IKE: a response does not decrypt", "peer", sa.cfg.Name, "err", err)
 			return nil
 		}
+		d.stopRetransmit(sa)
+		sa.nextID++
+		sa.lastHeard = time.Now()
+		p := sa.pending
+		sa.pending = nil
 		p(m)
 		d.startQueued(sa)
 		return nil
@@ -513,6 +521,7 @@ func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
 	d.stopRetransmit(sa)
 	sa.state = stateEstablished
 	sa.nextID = 2 // IKE_SA_INIT and IKE_AUTH used 0 and 1
+	sa.lastHeard = time.Now()
 	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "initiator", "suite", sa.keys.Suite.String(), "child", child)
 	return nil
 }

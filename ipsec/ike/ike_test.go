@@ -307,3 +307,33 @@ func TestChildRekey(t *testing.T) {
 	}
 	checkChildren(t, na, nb)
 }
+
+// TestDeadPeerDetection: the peer goes silent; the liveness checks go
+// unanswered, and the IKE SA and its CHILD_SAs are removed, so traffic to
+// the peer is dropped rather than sent on stale SAs.
+func TestDeadPeerDetection(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, n := newPairWith(t, a, b, func(c *Config) { c.DPDInterval = 50 * time.Millisecond }, esp.TableOptions{})
+	establish(t, na, nb)
+
+	// While B answers, checks keep the SA up.
+	for i := 0; i < 5; i++ {
+		time.Sleep(60 * time.Millisecond)
+		na.d.Tick(time.Now())
+	}
+	if na.table.Current("peer") == nil {
+		t.Fatal("the SA went away while the peer answered")
+	}
+	n.mu.Lock()
+	n.drop = func([]byte) bool { return true }
+	n.mu.Unlock()
+	time.Sleep(60 * time.Millisecond)
+	na.d.Tick(time.Now())
+	if err := wait(t, na); err == nil || !strings.Contains(err.Error(), "no answer") {
+		t.Fatalf("initiator: %v, want no answer", err)
+	}
+	if e := na.table.Current("peer"); e != nil {
+		t.Errorf("the CHILD_SA of a dead peer is still installed: %v", e)
+	}
+}

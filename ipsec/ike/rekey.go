@@ -3,6 +3,7 @@ package ike
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
@@ -180,4 +181,21 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 		})
 	})
 	return nil
+}
+
+// Tick runs the timers that are not retransmissions: dead peer detection.
+// The datapath calls it every second.
+func (d *Daemon) Tick(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, sa := range d.sas {
+		iv := sa.cfg.DPDInterval
+		if iv <= 0 || sa.state != stateEstablished || sa.pending != nil || sa.request != nil || now.Sub(sa.lastHeard) < iv {
+			continue
+		}
+		// An empty INFORMATIONAL request: the liveness check (§1.4).
+		if err := d.request(sa, message.Informational, nil, func(*message.Message) {}); err != nil {
+			d.log.Warn("dead peer detection", "peer", sa.cfg.Name, "err", err)
+		}
+	}
 }

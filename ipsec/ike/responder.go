@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 	"github.com/rampartnet/rampart/ipsec/ike/message"
@@ -132,6 +133,7 @@ func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote
 	// changed. Answer, and send ESP, there.
 	first := sa.remote
 	sa.remote = remote
+	sa.lastHeard = time.Now()
 	switch {
 	case m.Exchange == message.IKEAuth && !sa.initiator && sa.state == stateInitDone:
 	case m.Exchange == message.Informational && sa.state == stateEstablished:
