@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -180,6 +181,13 @@ func printStatus(w io.Writer, st *datapath.Status) {
 		fmt.Fprintf(w, "  sent %d packets (%d bytes), received %d packets (%d bytes)\n", p.TxPackets, p.TxBytes, p.RxPackets, p.RxBytes)
 		if len(p.Drops) > 0 {
 			fmt.Fprintf(w, "  drops: %s\n", formatDrops(p.Drops))
+		}
+		for _, s := range p.IKE {
+			age := ""
+			if !s.Established.IsZero() {
+				age = ", up " + time.Since(s.Established).Round(time.Second).String()
+			}
+			fmt.Fprintf(w, "  IKE SA %s_i %s_r: %s, %s%s, %s, %d CHILD_SA(s), peer at %s\n", s.SPIi, s.SPIr, s.Role, s.State, age, s.Suite, s.ChildSAs, s.Remote)
 		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  SA\tSPI\tALGORITHM\tPACKETS\tBYTES\tAUTH-FAILED\tREPLAYS")

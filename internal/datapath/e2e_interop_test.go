@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,6 +120,11 @@ spec:
 			echoTCP(t, a.Pod, b.Pod, a.PodAddr4.Addr(), 2<<20)
 			if st := ep.status(t); st.Peers[0].RxPackets == 0 || st.Peers[0].TxPackets == 0 {
 				t.Errorf("rampart counted no traffic: %+v", st.Peers[0])
+			}
+			// The IKE SA shows in `rampart tunnel status`.
+			if out, err := exec.Command(bin, "tunnel", "status", "--socket", filepath.Join(dir, "a.sock")).CombinedOutput(); err != nil ||
+				!strings.Contains(string(out), "IKE SA") || !strings.Contains(string(out), "established") {
+				t.Errorf("rampart tunnel status: %v\n%s", err, out)
 			}
 			// Dead peer detection: strongSwan checks every second and
 			// clears the SAs of a peer that does not answer; we answer.

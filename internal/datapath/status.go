@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike"
 )
 
 // Status is what `rampart tunnel status` prints: the device, its peers,
@@ -43,6 +44,8 @@ type PeerStatus struct {
 	RxBytes       uint64            `json:"rxBytes"`
 	Drops         map[string]uint64 `json:"drops"`
 	SAs           []SAStatus        `json:"sas"`
+	// IKE lists the peer's IKE SAs when IKE keys it.
+	IKE []ike.SAStatus `json:"ike,omitempty"`
 }
 
 // SAStatus is one SA; keys are never shown.
@@ -59,6 +62,10 @@ func (d *Device) Status() Status {
 	st := Status{Name: d.cfg.Name, Device: d.tunName, MTU: d.tunMTU, LocalAddress: d.cfg.LocalAddr.String(),
 		Port: d.cfg.Port, Uptime: time.Since(d.started).Round(time.Second).String(), Drops: d.drops.snapshot()}
 	entries := d.sad.Entries()
+	var ikeSAs []ike.SAStatus
+	if d.ikeD != nil {
+		ikeSAs = d.ikeD.Status()
+	}
 	for _, pc := range d.cfg.Peers {
 		p := rt.peers[pc.Name]
 		ps := PeerStatus{Name: pc.Name, Endpoint: pc.Endpoint.String(), Mode: pc.Mode.String(),
@@ -74,6 +81,11 @@ func (d *Device) Status() Status {
 			}
 			if e.In != nil {
 				ps.SAs = append(ps.SAs, SAStatus{"inbound", fmt.Sprintf("%#x", e.In.SPI()), string(e.Pair.In.Algorithm), e.In.Stats()})
+			}
+		}
+		for _, s := range ikeSAs {
+			if s.Peer == pc.Name {
+				ps.IKE = append(ps.IKE, s)
 			}
 		}
 		st.Peers = append(st.Peers, ps)

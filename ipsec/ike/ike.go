@@ -182,6 +182,7 @@ type ikeSA struct {
 	// pending handles the response of the one in flight; queue holds the
 	// ones waiting for it (window of one, RFC 7296 §2.3).
 	lastHeard       time.Time // the last authentic message from the peer
+	established     time.Time
 	pending         func(*message.Message)
 	pendingExchange message.ExchangeType
 	queue           []func()
@@ -521,7 +522,7 @@ func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
 	d.stopRetransmit(sa)
 	sa.state = stateEstablished
 	sa.nextID = 2 // IKE_SA_INIT and IKE_AUTH used 0 and 1
-	sa.lastHeard = time.Now()
+	sa.lastHeard, sa.established = time.Now(), time.Now()
 	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "initiator", "suite", sa.keys.Suite.String(), "child", child)
 	return nil
 }

@@ -3,6 +3,7 @@ package ike
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
@@ -198,4 +199,40 @@ func (d *Daemon) Tick(now time.Time) {
 			d.log.Warn("dead peer detection", "peer", sa.cfg.Name, "err", err)
 		}
 	}
+}
+
+// SAStatus describes one IKE SA for `rampart tunnel status`; no keys.
+type SAStatus struct {
+	Peer        string    `json:"peer"`
+	Role        string    `json:"role"`  // initiator or responder
+	State       string    `json:"state"` // connecting or established
+	Suite       string    `json:"suite,omitempty"`
+	SPIi        string    `json:"spiI"`
+	SPIr        string    `json:"spiR"`
+	Remote      string    `json:"remote"`
+	Established time.Time `json:"established,omitzero"`
+	ChildSAs    int       `json:"childSAs"`
+}
+
+// Status lists the IKE SAs.
+func (d *Daemon) Status() []SAStatus {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []SAStatus
+	for _, sa := range d.sas {
+		st := SAStatus{Peer: sa.cfg.Name, Role: "responder", State: "connecting", Remote: sa.remote.String(),
+			SPIi: fmt.Sprintf("%016x", sa.spiI), SPIr: fmt.Sprintf("%016x", sa.spiR), ChildSAs: len(sa.children)}
+		if sa.initiator {
+			st.Role = "initiator"
+		}
+		if sa.state == stateEstablished {
+			st.State, st.Established = "established", sa.established
+		}
+		if sa.keys != nil {
+			st.Suite = sa.keys.Suite.String()
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer+out[i].SPIi < out[j].Peer+out[j].SPIi })
+	return out
 }

@@ -152,7 +152,7 @@ func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote
 		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: %w", sa.cfg.Name, err)) }
 	}
 	delete(d.halfOpen, halfOpenKey{sa.spiI, first})
-	sa.state = stateEstablished
+	sa.state, sa.established = stateEstablished, time.Now()
 	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "responder", "suite", sa.keys.Suite.String(), "child", childDesc)
 	return func() { d.notify(sa, nil) }
 }
