@@ -25,11 +25,27 @@ func TestPrivilegedStrongSwanResponder(t *testing.T) {
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16"},
 		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256"},
 	} {
-		t.Run(c.ike, func(t *testing.T) { testStrongSwanResponder(t, c.ike, c.esp) })
+		t.Run(c.ike, func(t *testing.T) { testStrongSwanResponder(t, c.ike, c.esp, interopFault{}) })
+	}
+	// Each failure must be clear on both ends.
+	for _, f := range []interopFault{
+		{name: "wrong psk", psk: "not-the-secret", ours: "AUTHENTICATION_FAILED", theirs: "IKE_AUTH response 1 [ N(AUTH_FAILED) ]"},
+		{name: "no common proposal", ike: "aes128-sha256-prfsha256-ecp384", ours: "NO_PROPOSAL_CHOSEN", theirs: "received proposals unacceptable"},
+		{name: "selectors outside", ts: "198.19.9.0/24", ours: "TS_UNACCEPTABLE", theirs: "198.19.9.0/24 unacceptable"},
+	} {
+		t.Run(f.name, func(t *testing.T) {
+			testStrongSwanResponder(t, "aes256gcm16-prfsha256-x25519", "aes256gcm16", f)
+		})
 	}
 }
 
-func testStrongSwanResponder(t *testing.T, ikeProps, espProps string) {
+// interopFault is a mistake on our side and what each end must say.
+type interopFault struct {
+	name, psk, ike, ts string
+	ours, theirs       string
+}
+
+func testStrongSwanResponder(t *testing.T, ikeProps, espProps string, fault interopFault) {
 	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
 	a, b := sites.A, sites.B
 	psk := "interop-secret-0123456789"
@@ -71,7 +87,17 @@ func testStrongSwanResponder(t *testing.T, ikeProps, espProps string) {
 			}
 		}
 	}()
-	ikeP, err := ikecrypto.ParseIKEProposals(ikeProps)
+	ourPSK, ourIKE, ourTS := psk, ikeProps, a.Subnet4()
+	if fault.psk != "" {
+		ourPSK = fault.psk
+	}
+	if fault.ike != "" {
+		ourIKE = fault.ike
+	}
+	if fault.ts != "" {
+		ourTS = netip.MustParsePrefix(fault.ts)
+	}
+	ikeP, err := ikecrypto.ParseIKEProposals(ourIKE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +108,8 @@ func testStrongSwanResponder(t *testing.T, ikeProps, espProps string) {
 	localID, _ := ikecrypto.ParseIdentity(a.UnderlayAddr4.Addr().String())
 	remoteID, _ := ikecrypto.ParseIdentity(b.UnderlayAddr4.Addr().String())
 	if err := d.AddPeer(ike.Config{Name: "b", Remote: netip.AddrPortFrom(b.UnderlayAddr4.Addr(), 4500),
-		LocalID: localID, RemoteID: remoteID, PSK: []byte(psk), IKEProposals: ikeP, ESPProposals: espP,
-		LocalTS: []netip.Prefix{a.Subnet4()}, RemoteTS: []netip.Prefix{b.Subnet4()}}); err != nil {
+		LocalID: localID, RemoteID: remoteID, PSK: []byte(ourPSK), IKEProposals: ikeP, ESPProposals: espP,
+		LocalTS: []netip.Prefix{ourTS}, RemoteTS: []netip.Prefix{b.Subnet4()}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Initiate("b"); err != nil {
@@ -91,6 +117,18 @@ func testStrongSwanResponder(t *testing.T, ikeProps, espProps string) {
 	}
 	select {
 	case err := <-result:
+		if fault.ours != "" {
+			if err == nil || !strings.Contains(err.Error(), fault.ours) {
+				t.Errorf("rampart: %v, want an error with %q", err, fault.ours)
+			}
+			if !strings.Contains(charon.Log(), fault.theirs) {
+				t.Errorf("strongSwan's log does not say %q:\n%s", fault.theirs, charon.Log())
+			}
+			if e := table.Current("b"); e != nil {
+				t.Errorf("a CHILD_SA was installed: %v", e)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("rampart: %v\ncharon:\n%s", err, charon.Log())
 		}
