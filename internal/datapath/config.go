@@ -2,7 +2,10 @@ package datapath
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"os"
@@ -52,9 +55,12 @@ type IKEPeer struct {
 	LocalID, RemoteID          ikecrypto.Identity
 	PSK                        []byte
 	IKEProposals, ESPProposals []ikecrypto.Proposal
-	Initiate                   bool
-	ChildRekeyTime             time.Duration
-	DPDInterval                time.Duration
+	// Certs (leaf first), Key and CAs authenticate with certificates.
+	Certs, CAs     []*x509.Certificate
+	Key            crypto.Signer
+	Initiate       bool
+	ChildRekeyTime time.Duration
+	DPDInterval    time.Duration
 }
 
 // LoadOptions changes what LoadConfig accepts.
@@ -240,7 +246,9 @@ func (v *validator) ike(path string, s *v1alpha1.IKESpec, c *Config, p Peer) *IK
 	case s.PSKFile != "":
 		k.PSK = v.secretFile(path+".pskFile", s.PSKFile)
 	case s.CertFile != "" || s.KeyFile != "" || s.CAFile != "":
-		v.errorf(path+".certFile", "certificate authentication is not supported yet: use pskFile")
+		k.Certs = v.certs(path+".certFile", s.CertFile)
+		k.CAs = v.certs(path+".caFile", s.CAFile)
+		k.Key = v.privateKey(path+".keyFile", s.KeyFile)
 	default:
 		v.errorf(path+".pskFile", "a pre-shared key file is required")
 	}
@@ -277,11 +285,83 @@ func (v *validator) ike(path string, s *v1alpha1.IKESpec, c *Config, p Peer) *IK
 	return k
 }
 
+func (v *validator) path(name string) string {
+	if !strings.HasPrefix(name, "/") && v.dir != "" {
+		return v.dir + "/" + name
+	}
+	return name
+}
+
+// certs reads PEM certificates.
+func (v *validator) certs(path, name string) []*x509.Certificate {
+	if name == "" {
+		v.errorf(path, "a PEM certificate file is required for certificate authentication")
+		return nil
+	}
+	data, err := os.ReadFile(v.path(name))
+	if err != nil {
+		v.errorf(path, "%v", err)
+		return nil
+	}
+	var out []*x509.Certificate
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			v.errorf(path, "%s: %v", name, err)
+			return nil
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		v.errorf(path, "%s holds no PEM certificate", name)
+	}
+	return out
+}
+
+// privateKey reads a PEM private key (PKCS#8, SEC 1 EC or PKCS#1 RSA) from
+// a file only its owner can read.
+func (v *validator) privateKey(path, name string) crypto.Signer {
+	if name == "" {
+		v.errorf(path, "a private key file is required for certificate authentication")
+		return nil
+	}
+	data, err := ikecrypto.ReadSecretFile(v.path(name))
+	if err != nil {
+		v.errorf(path, "%v", err)
+		return nil
+	}
+	defer clear(data)
+	block, _ := pem.Decode(data)
+	if block == nil {
+		v.errorf(path, "%s holds no PEM private key", name)
+		return nil
+	}
+	defer clear(block.Bytes)
+	var key any
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		err = fmt.Errorf("a %q block, not a private key", block.Type)
+	}
+	signer, ok := key.(crypto.Signer)
+	if err != nil || !ok {
+		v.errorf(path, "%s: not a usable private key: %v", name, err)
+		return nil
+	}
+	return signer
+}
+
 // secretFile reads a pre-shared key from a file only its owner can read.
 func (v *validator) secretFile(path, name string) []byte {
-	if !strings.HasPrefix(name, "/") && v.dir != "" {
-		name = v.dir + "/" + name
-	}
+	name = v.path(name)
 	b, err := ikecrypto.ReadSecretFile(name)
 	if err != nil {
 		v.errorf(path, "%v", err)

@@ -1,10 +1,18 @@
 package datapath
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampartnet/rampart/internal/cluster"
 )
@@ -133,5 +141,46 @@ func TestLoadExample(t *testing.T) {
 		if cfg, ds := LoadConfig(path, LoadOptions{}); cfg == nil {
 			t.Errorf("%s: %v", f, ds)
 		}
+	}
+}
+
+func TestLoadConfigCertificates(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "a.example"}, DNSNames: []string{"a.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	body := `apiVersion: rampart.dev/v1alpha1
+kind: Tunnel
+metadata: {name: a}
+spec:
+  device: {name: rp0}
+  localAddress: 198.18.0.1
+  controlSocket: /tmp/rp-a.sock
+  peers:
+  - name: b
+    endpoint: 198.18.0.2
+    localSubnets: [198.19.1.0/24]
+    remoteSubnets: [198.19.2.0/24]
+    ike: {localID: a.example, remoteID: b.example, certFile: cert.pem, keyFile: key.pem, caFile: cert.pem}
+`
+	path := filepath.Join(dir, "t.yaml")
+	os.WriteFile(path, []byte(body), 0o644)
+	cfg, ds := LoadConfig(path, LoadOptions{})
+	if cfg == nil {
+		t.Fatalf("refused: %v", ds)
+	}
+	if k := cfg.Peers[0].IKE; k.Key == nil || len(k.Certs) != 1 || len(k.CAs) != 1 || k.LocalID.String() != "a.example" {
+		t.Errorf("IKE settings: %+v", k)
+	}
+	os.Chmod(filepath.Join(dir, "key.pem"), 0o640)
+	if cfg, ds := LoadConfig(path, LoadOptions{}); cfg != nil || len(ds) == 0 || !strings.Contains(ds[0].Message, "chmod 600") {
+		t.Errorf("a key file readable by the group was accepted: %v", ds)
 	}
 }

@@ -36,7 +36,8 @@ type Options struct {
 	Local, Remote netip.Addr
 	// LocalID and RemoteID default to the addresses.
 	LocalID, RemoteID string
-	// PSK, or the certificate files (PEM) for public-key authentication.
+	// PSK, or the certificate files (PEM; the key in PKCS#8) for public-key
+	// authentication.
 	PSK                       string
 	CertFile, KeyFile, CAFile string
 	// Proposals and ESPProposals in swanctl syntax; default
@@ -165,10 +166,6 @@ secrets {
     id-remote = {{.RemoteID}}
     secret = "{{.PSK}}"
   }
-  {{- else}}
-  private-rampart {
-    file = {{.KeyFile}}
-  }
   {{- end}}
 }
 `))
@@ -234,6 +231,20 @@ func Start(o Options) (*Charon, error) {
 	}
 	if err := os.WriteFile(filepath.Join(o.Dir, "swanctl.conf"), swanctl.Bytes(), 0o600); err != nil {
 		return nil, err
+	}
+	// swanctl loads private keys only from the pkcs8/ (private/, rsa/,
+	// ecdsa/) folder next to the swanctl.conf it is given.
+	if o.KeyFile != "" {
+		key, err := os.ReadFile(o.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(o.Dir, "pkcs8"), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(o.Dir, "pkcs8", "key.pem"), key, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	c := &Charon{opts: o, log: &lockedBuffer{}, done: make(chan struct{}), vici: "unix://" + filepath.Join(o.Dir, "charon.vici")}
 	// charon's pid file is always /run/charon.pid: give it a /run of its

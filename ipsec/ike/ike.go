@@ -21,7 +21,9 @@ package ike
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,6 +48,13 @@ type Config struct {
 	LocalID, RemoteID ikecrypto.Identity
 	// PSK is the pre-shared key. The daemon keeps its own copy.
 	PSK []byte
+	// Or certificates (RFC 7427 digital signatures): our chain (leaf
+	// first) and key, and the CAs the peer's certificate must chain to.
+	Certs []*x509.Certificate
+	Key   crypto.Signer
+	CAs   []*x509.Certificate
+
+	caPool *x509.CertPool
 	// IKEProposals and ESPProposals in our order of preference.
 	IKEProposals, ESPProposals []ikecrypto.Proposal
 	// LocalTS and RemoteTS are the CHILD_SA's traffic selectors. As
@@ -124,8 +133,20 @@ func New(sadb esp.SADB, send Sender, opts Options) *Daemon {
 
 // AddPeer configures a peer. The daemon keeps its own copy of the key.
 func (d *Daemon) AddPeer(c Config) error {
-	if c.Name == "" || !c.Remote.IsValid() || len(c.PSK) == 0 {
-		return errors.New("ike: a peer needs a name, an address and a pre-shared key")
+	if c.Name == "" || !c.Remote.IsValid() {
+		return errors.New("ike: a peer needs a name and an address")
+	}
+	if (len(c.PSK) == 0) == (c.Key == nil) {
+		return errors.New("ike: a peer needs either a pre-shared key or a certificate and key")
+	}
+	if c.Key != nil && (len(c.Certs) == 0 || len(c.CAs) == 0) {
+		return errors.New("ike: certificate authentication needs our certificate and the CAs to trust")
+	}
+	if c.Key != nil {
+		c.caPool = x509.NewCertPool()
+		for _, ca := range c.CAs {
+			c.caPool.AddCert(ca)
+		}
 	}
 	if len(c.IKEProposals) == 0 {
 		c.IKEProposals = ikecrypto.DefaultIKEProposals()
@@ -158,6 +179,7 @@ type ikeSA struct {
 	state      state
 	remote     netip.AddrPort
 
+	peerHashes []ikecrypto.HashAlgorithm // SIGNATURE_HASH_ALGORITHMS the peer sent
 	dh         *ikecrypto.PrivateKey
 	group      ikecrypto.DHGroup
 	ni, nr     []byte
@@ -265,6 +287,9 @@ func (d *Daemon) sendInit(sa *ikeSA) error {
 		&message.Nonce{Data: sa.ni},
 	}
 	m.Payloads = append(m.Payloads, d.natDetection(sa)...)
+	if sa.cfg.Key != nil {
+		m.Payloads = append(m.Payloads, signatureHashes())
+	}
 	b, err := m.Marshal()
 	if err != nil {
 		return err
@@ -448,6 +473,7 @@ func (d *Daemon) initResponse(sa *ikeSA, m *message.Message, raw []byte) error {
 	}
 	defer clear(gir)
 	sa.spiR, sa.nr, sa.msg2 = m.SPIr, bytes.Clone(nonce.Data), raw
+	sa.peerHashes = peerHashes(m)
 	if sa.keys, err = ikecrypto.DeriveIKEKeys(suite, gir, sa.ni, sa.nr, sa.spiI, sa.spiR); err != nil {
 		return err
 	}
@@ -469,16 +495,16 @@ func (d *Daemon) sendAuth(sa *ikeSA) error {
 	if err != nil {
 		return err
 	}
-	auth, err := ikecrypto.PSKAuth(sa.keys.Suite.PRF, sa.cfg.PSK, signed)
+	auth, err := d.authPayload(sa, signed)
 	if err != nil {
 		return err
 	}
-	inner := []message.Payload{
-		idi,
-		idPayload(true, sa.cfg.RemoteID),
-		&message.Auth{Method: message.AuthPSK, Data: auth},
-		message.NewNotify(message.NotifyInitialContact, nil),
+	inner := []message.Payload{idi}
+	inner = append(inner, certPayloads(sa.cfg)...)
+	if sa.cfg.Key != nil {
+		inner = append(inner, certReq(sa.cfg.CAs))
 	}
+	inner = append(inner, idPayload(true, sa.cfg.RemoteID), auth, message.NewNotify(message.NotifyInitialContact, nil))
 	if sa.cfg.Transport {
 		inner = append(inner, message.NewNotify(message.NotifyUseTransportMode, nil))
 	}
@@ -512,7 +538,7 @@ func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
 	if idr == nil || auth == nil {
 		return errors.New("IKE_AUTH response without IDr or AUTH")
 	}
-	if err := d.verifyPeer(sa, idr, auth, sa.msg2, sa.ni, false); err != nil {
+	if err := d.verifyPeer(sa, idr, auth, certsOf(m), sa.msg2, sa.ni, false); err != nil {
 		return err
 	}
 	child, err := d.childFromResponse(sa, m)
@@ -528,13 +554,17 @@ func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
 }
 
 // verifyPeer checks the peer's identity and its PSK AUTH (RFC 7296 §2.15).
-func (d *Daemon) verifyPeer(sa *ikeSA, id *message.ID, auth *message.Auth, msg, nonce []byte, peerIsInitiator bool) error {
+func (d *Daemon) verifyPeer(sa *ikeSA, id *message.ID, auth *message.Auth, certs [][]byte, msg, nonce []byte, peerIsInitiator bool) error {
 	got := ikecrypto.Identity{Type: ikecrypto.IDType(id.IDType), Data: id.Data}
 	if !got.Equal(sa.cfg.RemoteID) {
 		return fmt.Errorf("%w: the peer is %v, expected %v", errAuthFailed, got, sa.cfg.RemoteID)
 	}
-	if auth.Method != message.AuthPSK {
-		return fmt.Errorf("%w: the peer authenticates with %v, expected a pre-shared key", errAuthFailed, auth.Method)
+	want := message.AuthPSK
+	if sa.cfg.Key != nil {
+		want = message.AuthDigitalSignature
+	}
+	if auth.Method != want {
+		return fmt.Errorf("%w: the peer authenticates with %v, expected %v", errAuthFailed, auth.Method, want)
 	}
 	// RestOf{Init,Resp}IDPayload: the ID payload's body exactly as received.
 	rest := id.Body()
@@ -547,6 +577,9 @@ func (d *Daemon) verifyPeer(sa *ikeSA, id *message.ID, auth *message.Auth, msg, 
 	}
 	if err != nil {
 		return err
+	}
+	if sa.cfg.Key != nil {
+		return verifySignature(sa, certs, got, signed, auth)
 	}
 	if err := ikecrypto.VerifyPSKAuth(sa.keys.Suite.PRF, sa.cfg.PSK, signed, auth.Data); err != nil {
 		return fmt.Errorf("%w: the peer's AUTH does not verify with our pre-shared key", errAuthFailed)

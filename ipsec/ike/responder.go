@@ -92,6 +92,10 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		&message.Nonce{Data: sa.nr},
 	}
 	r.Payloads = append(r.Payloads, d.natDetection(sa)...)
+	if cfg.Key != nil {
+		r.Payloads = append(r.Payloads, certReq(cfg.CAs), signatureHashes())
+	}
+	sa.peerHashes = peerHashes(m)
 	b, err := r.Marshal()
 	if err != nil {
 		return nil
@@ -167,7 +171,7 @@ func (d *Daemon) authRequest(sa *ikeSA, m *message.Message) (string, error) {
 		answer(message.NewNotify(message.NotifyInvalidSyntax, nil))
 		return "", errors.New("IKE_AUTH request without IDi or AUTH")
 	}
-	if err := d.verifyPeer(sa, idi, auth, sa.msg1, sa.nr, true); err != nil {
+	if err := d.verifyPeer(sa, idi, auth, certsOf(m), sa.msg1, sa.nr, true); err != nil {
 		answer(message.NewNotify(message.NotifyAuthenticationFailed, nil))
 		return "", err
 	}
@@ -175,21 +179,22 @@ func (d *Daemon) authRequest(sa *ikeSA, m *message.Message) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ours, err := ikecrypto.PSKAuth(sa.keys.Suite.PRF, sa.cfg.PSK, signed)
+	ours, err := d.authPayload(sa, signed)
 	if err != nil {
 		return "", err
 	}
+	me := append([]message.Payload{idPayload(true, sa.cfg.LocalID)}, certPayloads(sa.cfg)...)
 	child, reply, err := d.childForRequest(sa, m)
 	if err != nil {
 		var n notifyError
 		if errors.As(err, &n) {
 			// The IKE SA stands; only the CHILD_SA failed (§1.2). We answer
 			// with our AUTH and the error.
-			answer(idPayload(true, sa.cfg.LocalID), &message.Auth{Method: message.AuthPSK, Data: ours}, message.NewNotify(n.t, nil))
+			answer(append(me, ours, message.NewNotify(n.t, nil))...)
 		}
 		return "", err
 	}
-	inner := append([]message.Payload{idPayload(true, sa.cfg.LocalID), &message.Auth{Method: message.AuthPSK, Data: ours}}, reply...)
+	inner := append(append(me, ours), reply...)
 	if err := answer(inner...); err != nil {
 		return "", err
 	}
