@@ -8,7 +8,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/strongswan"
-	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike"
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
@@ -70,33 +68,7 @@ func TestPrivilegedStrongSwanCertificates(t *testing.T) {
 	}
 	t.Cleanup(func() { charon.Stop() })
 
-	var conn *net.UDPConn
-	if err := a.Host.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.UnderlayAddr4.Addr(), 4500)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	table := esp.NewTable(esp.TableOptions{})
-	t.Cleanup(table.Close)
-	result := make(chan error, 2)
-	d := ike.New(table, func(msg []byte, to netip.AddrPort) error {
-		_, err := conn.WriteToUDPAddrPort(append(make([]byte, esp.NonESPMarkerLen), msg...), to)
-		return err
-	}, ike.Options{OnEstablished: func(_ string, err error) { result <- err }})
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			if esp.ClassifyUDP(buf[:n]) == esp.UDPIKE {
-				d.Handle(append([]byte(nil), buf[esp.NonESPMarkerLen:n]...), from)
-			}
-		}
-	}()
+	d, _, result := udpDaemon(t, a.Host, a.UnderlayAddr4.Addr())
 	localID, _ := ikecrypto.ParseIdentity("a.example")
 	remoteID, _ := ikecrypto.ParseIdentity("b.example")
 	if err := d.AddPeer(ike.Config{Name: "b", Remote: netip.AddrPortFrom(b.UnderlayAddr4.Addr(), 4500),

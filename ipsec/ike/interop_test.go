@@ -58,35 +58,7 @@ func testStrongSwanResponder(t *testing.T, ikeProps, espProps string, fault inte
 	}
 	t.Cleanup(func() { charon.Stop() })
 
-	var conn *net.UDPConn
-	local := netip.AddrPortFrom(a.UnderlayAddr4.Addr(), 4500)
-	if err := a.Host.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	send := func(msg []byte, to netip.AddrPort) error {
-		_, err := conn.WriteToUDPAddrPort(append(make([]byte, esp.NonESPMarkerLen), msg...), to)
-		return err
-	}
-	table := esp.NewTable(esp.TableOptions{})
-	t.Cleanup(table.Close)
-	result := make(chan error, 2)
-	d := ike.New(table, send, ike.Options{OnEstablished: func(_ string, err error) { result <- err }})
-	go func() {
-		buf := make([]byte, 65536)
-		for {
-			n, from, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			if esp.ClassifyUDP(buf[:n]) == esp.UDPIKE {
-				d.Handle(append([]byte(nil), buf[esp.NonESPMarkerLen:n]...), from)
-			}
-		}
-	}()
+	d, table, result := udpDaemon(t, a.Host, a.UnderlayAddr4.Addr())
 	ourPSK, ourIKE, ourTS := psk, ikeProps, a.Subnet4()
 	if fault.psk != "" {
 		ourPSK = fault.psk
@@ -154,4 +126,39 @@ func spiHex(spi uint32) string {
 		spi >>= 4
 	}
 	return string(b)
+}
+
+// udpDaemon runs an IKE daemon on UDP 4500 at local in ns (the non-ESP
+// marker added and removed as the datapath does), with its own SADB and a
+// channel of OnEstablished results.
+func udpDaemon(t *testing.T, ns *netns.NS, local netip.Addr) (*ike.Daemon, *esp.Table, chan error) {
+	t.Helper()
+	var conn *net.UDPConn
+	if err := ns.Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 4500)))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	table := esp.NewTable(esp.TableOptions{})
+	t.Cleanup(table.Close)
+	result := make(chan error, 2)
+	d := ike.New(table, func(msg []byte, to netip.AddrPort) error {
+		_, err := conn.WriteToUDPAddrPort(append(make([]byte, esp.NonESPMarkerLen), msg...), to)
+		return err
+	}, ike.Options{OnEstablished: func(_ string, err error) { result <- err }})
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			if esp.ClassifyUDP(buf[:n]) == esp.UDPIKE {
+				d.Handle(append([]byte(nil), buf[esp.NonESPMarkerLen:n]...), from)
+			}
+		}
+	}()
+	return d, table, result
 }
