@@ -319,6 +319,10 @@ func (d *Device) logEvent(ev esp.Event) {
 // Close stops the device and removes what New installed.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
+		if d.ikeD != nil {
+			// Tell the peers while the sockets still work.
+			d.ikeD.Close(time.Second)
+		}
 		d.mu.Lock()
 		close(d.closing)
 		d.mu.Unlock()

@@ -140,6 +140,13 @@ spec:
 				t.Fatalf("swanctl --terminate: %v\n%s", err, out)
 			}
 			deadline = time.Now().Add(5 * time.Second)
+			defer func() {
+				// Stopping rampart deletes the IKE SA at strongSwan too.
+				ep.stop(t)
+				if sas := charon.ListSAs(); strings.Contains(sas, "ESTABLISHED") {
+					t.Errorf("strongSwan still has the IKE SA after rampart stopped:\n%s", sas)
+				}
+			}()
 			for len(ep.status(t).Peers[0].SAs) != 0 {
 				if time.Now().After(deadline) {
 					t.Fatalf("rampart kept the CHILD_SA strongSwan deleted: %+v\n%s", ep.status(t).Peers[0].SAs, ep.log)

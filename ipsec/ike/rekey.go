@@ -236,3 +236,38 @@ func (d *Daemon) Status() []SAStatus {
 	sort.Slice(out, func(i, j int) bool { return out[i].Peer+out[i].SPIi < out[j].Peer+out[j].SPIi })
 	return out
 }
+
+// Close ends every IKE SA with an INFORMATIONAL DELETE (RFC 7296 §1.4.1),
+// so that peers drop their SAs at once instead of waiting for dead peer
+// detection, waits up to timeout for the answers, and removes the CHILD_SAs.
+func (d *Daemon) Close(timeout time.Duration) {
+	d.mu.Lock()
+	var waiting []chan struct{}
+	for _, sa := range d.sas {
+		if sa.state != stateEstablished {
+			continue
+		}
+		done := make(chan struct{})
+		waiting = append(waiting, done)
+		sa.queue = nil
+		d.stopRetransmit(sa)
+		sa.pending = nil
+		if err := d.request(sa, message.Informational, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}},
+			func(*message.Message) { close(done) }); err != nil {
+			close(done)
+		}
+	}
+	d.mu.Unlock()
+	deadline := time.After(timeout)
+	for _, w := range waiting {
+		select {
+		case <-w:
+		case <-deadline:
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, sa := range d.sas {
+		d.removeLocked(sa)
+	}
+}
