@@ -103,6 +103,14 @@ func (d *Daemon) childFromResponse(sa *ikeSA, m *message.Message) (string, error
 // the SA database. initiator says whether we initiated the exchange that
 // created it: KEYMAT's first keys protect the initiator's outbound SA.
 func (d *Daemon) install(sa *ikeSA, suite ikecrypto.Suite, inSPI, outSPI uint32, localTS, remoteTS []netip.Prefix, initiator bool) error {
+	// A new IKE SA with a peer supersedes older ones (the peer restarted,
+	// or re-initiated: INITIAL_CONTACT, RFC 7296 §2.4); their CHILD_SAs go.
+	for _, other := range d.sas {
+		if other != sa && other.cfg == sa.cfg && other.state == stateEstablished {
+			d.log.Info("IKE SA superseded by a new one", "peer", sa.cfg.Name)
+			d.removeLocked(other)
+		}
+	}
 	return d.installKeys(sa, suite, nil, sa.ni, sa.nr, inSPI, outSPI, localTS, remoteTS, initiator, 0)
 }
 

@@ -60,7 +60,7 @@ func pfx(s ...string) []netip.Prefix {
 	return out
 }
 
-func mustProposals(t *testing.T, ike, espProps string) ([]ikecrypto.Proposal, []ikecrypto.Proposal) {
+func mustProposals(t testing.TB, ike, espProps string) ([]ikecrypto.Proposal, []ikecrypto.Proposal) {
 	t.Helper()
 	var a, b []ikecrypto.Proposal
 	var err error
@@ -91,7 +91,7 @@ func newPair(t *testing.T, a, b side) (*node, *node, *net2) {
 }
 
 // newPairWith is newPair with a change to both configs and table options.
-func newPairWith(t *testing.T, a, b side, change func(*Config), topts esp.TableOptions) (*node, *node, *net2) {
+func newPairWith(t testing.TB, a, b side, change func(*Config), topts esp.TableOptions) (*node, *node, *net2) {
 	t.Helper()
 	n := &net2{nodes: map[netip.AddrPort]*node{}}
 	addrA, addrB := netip.MustParseAddrPort("198.18.0.1:4500"), netip.MustParseAddrPort("198.18.0.2:4500")
@@ -335,5 +335,22 @@ func TestDeadPeerDetection(t *testing.T) {
 	}
 	if e := na.table.Current("peer"); e != nil {
 		t.Errorf("the CHILD_SA of a dead peer is still installed: %v", e)
+	}
+}
+
+// TestReinitiate: a peer that initiates again (restarted, INITIAL_CONTACT)
+// gets a new IKE SA and CHILD_SA on both ends; the old ones are removed.
+func TestReinitiate(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, _ := newPair(t, a, b)
+	establish(t, na, nb)
+	first := na.table.Current("peer").In.SPI()
+	establish(t, na, nb)
+	if na.table.Current("peer").In.SPI() == first {
+		t.Error("the second IKE SA did not install a new CHILD_SA")
+	}
+	if n, m := len(na.d.Status()), len(nb.d.Status()); n != 1 || m != 1 {
+		t.Errorf("IKE SAs after re-initiating: %d and %d, want 1 and 1", n, m)
 	}
 }
