@@ -31,6 +31,7 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart", ""},
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "rampart", "strongswan"},
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "strongswan", "rampart"},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart", "strongswan-ike"},
 		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart", ""},
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan", ""},
 		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan", ""},
@@ -40,10 +41,12 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 			name += "/" + c.rekey + "-rekeys"
 		}
 		t.Run(name, func(t *testing.T) {
-			childRekey, ourRekey := time.Duration(0), "1h"
+			childRekey, ikeRekey, ourRekey := time.Duration(0), time.Duration(0), "1h"
 			switch c.rekey {
 			case "strongswan":
 				childRekey = 3 * time.Second
+			case "strongswan-ike":
+				ikeRekey = 3 * time.Second
 			case "rampart":
 				ourRekey = "3s"
 			}
@@ -53,7 +56,7 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 			psk := "interop-psk-" + fmt.Sprint(time.Now().UnixNano())
 			charon, err := strongswan.Start(strongswan.Options{Dir: filepath.Join(dir, "charon"), NS: b.Host,
 				Local: b.UnderlayAddr4.Addr(), Remote: a.UnderlayAddr4.Addr(), PSK: psk,
-				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan", DPDDelay: time.Second, ChildRekeyTime: childRekey,
+				Proposals: c.ike, ESPProposals: c.esp, Initiate: c.initiator == "strongswan", DPDDelay: time.Second, ChildRekeyTime: childRekey, RekeyTime: ikeRekey,
 				LocalTS: []netip.Prefix{b.Subnet4()}, RemoteTS: []netip.Prefix{a.Subnet4()}})
 			if err != nil {
 				t.Fatal(err)
@@ -104,8 +107,11 @@ spec:
 					t.Errorf("pings lost across the rekey:\n%s\nrampart:\n%s\ncharon:\n%s", out, ep.log, charon.Log())
 				}
 				want := `msg="CHILD_SA rekeyed by the peer"`
-				if c.rekey == "rampart" {
+				switch c.rekey {
+				case "rampart":
 					want = `msg="CHILD_SA rekeyed"`
+				case "strongswan-ike":
+					want = `msg="IKE SA rekeyed by the peer"`
 				}
 				if !strings.Contains(ep.log.String(), want) {
 					t.Errorf("no CHILD_SA rekey happened:\nrampart:\n%s\ncharon:\n%s\n%s", ep.log, charon.ListSAs(), charon.Log())

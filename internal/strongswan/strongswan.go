@@ -118,6 +118,8 @@ var swanctlTemplate = template.Must(template.New("swanctl.conf").Parse(`connecti
     proposals = {{.Proposals}}
     {{- if .RekeyTime}}
     rekey_time = {{.RekeyTime}}
+    over_time = {{.RekeyTime}}
+    rand_time = 0s
     {{- end}}
     {{- if .DPDDelay}}
     dpd_delay = {{.DPDDelay}}

@@ -218,10 +218,11 @@ func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
 	nonce, _ := m.Get(message.PayloadNonce).(*message.Nonce)
 	tsi, _ := m.Get(message.PayloadTSi).(*message.TS)
 	tsr, _ := m.Get(message.PayloadTSr).(*message.TS)
-	if saPayload == nil || nonce == nil || tsi == nil || tsr == nil || (rekey != nil && len(rekey.SPI) != 4) ||
-		(len(saPayload.Proposals) > 0 && saPayload.Proposals[0].Protocol == message.ProtocolIKE) {
-		// An IKE SA rekey: not yet.
-		return d.answer(sa, m, message.NewNotify(message.NotifyNoAdditionalSAs, nil))
+	if saPayload != nil && nonce != nil && len(saPayload.Proposals) > 0 && saPayload.Proposals[0].Protocol == message.ProtocolIKE {
+		return d.rekeyIKE(sa, m, saPayload, nonce)
+	}
+	if saPayload == nil || nonce == nil || tsi == nil || tsr == nil || (rekey != nil && len(rekey.SPI) != 4) {
+		return d.answer(sa, m, message.NewNotify(message.NotifyInvalidSyntax, nil))
 	}
 	// Without REKEY_SA the request makes a new CHILD_SA (§1.3.1), as a
 	// peer does to restore one that expired.

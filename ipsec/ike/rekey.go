@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sort"
@@ -270,4 +271,59 @@ func (d *Daemon) Close(timeout time.Duration) {
 	for _, sa := range d.sas {
 		d.removeLocked(sa)
 	}
+}
+
+// rekeyIKE answers a CREATE_CHILD_SA request that rekeys the IKE SA (RFC
+// 7296 §1.3.2, §2.18): a new IKE SA with new SPIs and keys derived from
+// the old SK_d and a fresh DH exchange takes over the CHILD_SAs; the peer
+// then deletes the old one on the old SA.
+func (d *Daemon) rekeyIKE(old *ikeSA, m *message.Message, saPayload *message.SA, nonce *message.Nonce) error {
+	ke, _ := m.Get(message.PayloadKE).(*message.KE)
+	offered, _ := cryptoProposals(saPayload.Proposals)
+	suite, idx, err := ikecrypto.SelectIKE(old.cfg.IKEProposals, offered)
+	if err != nil || ke == nil || len(saPayload.Proposals[idx].SPI) != 8 {
+		return d.answer(old, m, message.NewNotify(message.NotifyNoProposalChosen, nil))
+	}
+	if ikecrypto.DHGroup(ke.Group) != suite.DH {
+		return d.answer(old, m, message.NewInvalidKEPayload(message.DHGroup(suite.DH)))
+	}
+	priv, pub, err := ikecrypto.GenerateKey(suite.DH, d.opts.Rand)
+	if err != nil {
+		return err
+	}
+	gir, err := ikecrypto.SharedSecret(priv, ke.Data)
+	if err != nil {
+		return d.answer(old, m, message.NewNotify(message.NotifyInvalidSyntax, nil))
+	}
+	defer clear(gir)
+	nr, err := d.random(nonceLen)
+	if err != nil {
+		return err
+	}
+	spi, err := d.newSPI()
+	if err != nil {
+		return err
+	}
+	// The initiator of the rekey is the "i" of the new IKE SA (§2.18).
+	n := &ikeSA{cfg: old.cfg, spiI: binary.BigEndian.Uint64(saPayload.Proposals[idx].SPI), spiR: spi, remote: old.remote,
+		state: stateEstablished, ni: bytes.Clone(nonce.Data), nr: nr, children: old.children,
+		lastHeard: time.Now(), established: time.Now()}
+	if n.keys, err = old.keys.Rekey(suite, gir, n.ni, n.nr, n.spiI, n.spiR); err != nil {
+		return err
+	}
+	if n.out, n.in, err = n.keys.SKCiphers(false); err != nil {
+		return err
+	}
+	chosen := saPayload.Proposals[idx]
+	if err := d.answer(old, m,
+		&message.SA{Proposals: []message.Proposal{{Number: chosen.Number, Protocol: message.ProtocolIKE, SPI: binary.BigEndian.AppendUint64(nil, spi), Transforms: wireTransforms(suite.IKEProposal())}}},
+		&message.Nonce{Data: nr},
+		&message.KE{Group: message.DHGroup(suite.DH), Data: pub},
+	); err != nil {
+		return err
+	}
+	old.children = nil // they belong to the new IKE SA now
+	d.sas[spi] = n
+	d.log.Info("IKE SA rekeyed by the peer", "peer", old.cfg.Name, "suite", suite.String())
+	return nil
 }
