@@ -98,10 +98,9 @@ type IKESpec struct {
 	// strong ones only.
 	Proposals    []string `json:"proposals,omitempty"`
 	ESPProposals []string `json:"espProposals,omitempty"`
-	// ChildRekeyTime of the CHILD_SAs (a duration such as "1h", the
-	// default), and DPDInterval, the dead peer detection interval ("30s",
-	// the default; "0s" turns it off). RekeyTime of the IKE SA is refused
-	// until IKE SA rekeying lands.
+	// RekeyTime of the IKE SA (default "4h") and ChildRekeyTime of the
+	// CHILD_SAs (default "1h"), and DPDInterval, the dead peer detection
+	// interval ("30s", the default; "0s" turns it off).
 	RekeyTime      string `json:"rekeyTime,omitempty"`
 	ChildRekeyTime string `json:"childRekeyTime,omitempty"`
 	DPDInterval    string `json:"dpdInterval,omitempty"`

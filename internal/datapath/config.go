@@ -59,6 +59,7 @@ type IKEPeer struct {
 	Certs, CAs     []*x509.Certificate
 	Key            crypto.Signer
 	Initiate       bool
+	RekeyTime      time.Duration
 	ChildRekeyTime time.Duration
 	DPDInterval    time.Duration
 }
@@ -279,8 +280,13 @@ func (v *validator) ike(path string, s *v1alpha1.IKESpec, c *Config, p Peer) *IK
 		}
 		k.DPDInterval = d
 	}
+	k.RekeyTime = 4 * time.Hour
 	if s.RekeyTime != "" {
-		v.errorf(path+".rekeyTime", "rekeying the IKE SA is not supported yet: leave rekeyTime out (CHILD_SAs are rekeyed: childRekeyTime)")
+		d, err := time.ParseDuration(s.RekeyTime)
+		if err != nil || d < time.Second {
+			v.errorf(path+".rekeyTime", "%q is not a duration of at least 1s (e.g. 4h)", s.RekeyTime)
+		}
+		k.RekeyTime = d
 	}
 	return k
 }

@@ -32,6 +32,7 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "rampart", "strongswan"},
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", "strongswan", "rampart"},
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "rampart", "strongswan-ike"},
+		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan", "rampart-ike"},
 		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "rampart", ""},
 		{"aes256gcm16-prfsha256-x25519", "aes256gcm16", "strongswan", ""},
 		{"aes256-sha256-prfsha256-ecp256", "aes256-sha256", "strongswan", ""},
@@ -41,12 +42,14 @@ func TestPrivilegedInteropStrongSwan(t *testing.T) {
 			name += "/" + c.rekey + "-rekeys"
 		}
 		t.Run(name, func(t *testing.T) {
-			childRekey, ikeRekey, ourRekey := time.Duration(0), time.Duration(0), "1h"
+			childRekey, ikeRekey, ourRekey, ourIKERekey := time.Duration(0), time.Duration(0), "1h", "4h"
 			switch c.rekey {
 			case "strongswan":
 				childRekey = 3 * time.Second
 			case "strongswan-ike":
 				ikeRekey = 3 * time.Second
+			case "rampart-ike":
+				ourIKERekey = "3s"
 			case "rampart":
 				ourRekey = "3s"
 			}
@@ -81,9 +84,10 @@ spec:
       pskFile: psk
       initiate: %v
       childRekeyTime: %s
+      rekeyTime: %s
       proposals: [%s]
       espProposals: [%s]
-`, a.UnderlayAddr4.Addr(), filepath.Join(dir, "a.sock"), b.UnderlayAddr4.Addr(), a.Subnet4(), b.Subnet4(), c.initiator == "rampart", ourRekey, c.ike, c.esp)
+`, a.UnderlayAddr4.Addr(), filepath.Join(dir, "a.sock"), b.UnderlayAddr4.Addr(), a.Subnet4(), b.Subnet4(), c.initiator == "rampart", ourRekey, ourIKERekey, c.ike, c.esp)
 			path := filepath.Join(dir, "a.yaml")
 			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 				t.Fatal(err)
@@ -112,6 +116,8 @@ spec:
 					want = `msg="CHILD_SA rekeyed"`
 				case "strongswan-ike":
 					want = `msg="IKE SA rekeyed by the peer"`
+				case "rampart-ike":
+					want = `msg="IKE SA rekeyed"`
 				}
 				if !strings.Contains(ep.log.String(), want) {
 					t.Errorf("no CHILD_SA rekey happened:\nrampart:\n%s\ncharon:\n%s\n%s", ep.log, charon.ListSAs(), charon.Log())

@@ -68,6 +68,8 @@ type Config struct {
 	// random, so two peers with the same setting rarely collide (§2.8.1);
 	// the hard lifetime 10% above it.
 	ChildRekeyTime time.Duration
+	// RekeyTime is when the IKE SA is rekeyed (0: never by us).
+	RekeyTime time.Duration
 	// DPDInterval: when nothing authentic came from the peer for this
 	// long, an empty INFORMATIONAL request checks it is alive (RFC 7296
 	// §2.4); no answer after the retransmissions ends the IKE SA and its
@@ -205,6 +207,7 @@ type ikeSA struct {
 	// ones waiting for it (window of one, RFC 7296 §2.3).
 	lastHeard       time.Time // the last authentic message from the peer
 	established     time.Time
+	rekeying        bool // an IKE SA rekey of ours is under way
 	pending         func(*message.Message)
 	pendingExchange message.ExchangeType
 	queue           []func()

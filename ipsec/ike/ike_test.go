@@ -354,3 +354,42 @@ func TestReinitiate(t *testing.T) {
 		t.Errorf("IKE SAs after re-initiating: %d and %d, want 1 and 1", n, m)
 	}
 }
+
+// TestIKERekey: the initiator rekeys the IKE SA (CREATE_CHILD_SA with an
+// IKE proposal); both ends move the CHILD_SA to the new IKE SA and delete
+// the old one, and the new IKE SA works (a liveness check is answered).
+func TestIKERekey(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, _ := newPairWith(t, a, b, func(c *Config) { c.RekeyTime = time.Hour }, esp.TableOptions{})
+	establish(t, na, nb)
+	before := na.d.Status()[0].SPIi
+	na.d.Tick(time.Now().Add(time.Hour))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sa, sb := na.d.Status(), nb.d.Status()
+		if len(sa) == 1 && len(sb) == 1 && sa[0].SPIi != before && sb[0].SPIi == sa[0].SPIi && sa[0].ChildSAs == 1 && sb[0].ChildSAs == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the IKE SA rekey: A %+v, B %+v", sa, sb)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkChildren(t, na, nb)
+	// The new IKE SA carries requests: a CHILD_SA rekey over it.
+	e := na.table.Current("peer")
+	na.d.Lifetime(esp.Event{Kind: esp.EventSoftExpire, Peer: "peer", InSPI: e.In.SPI(), OutSPI: e.Out.SPI()})
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		ea := na.table.Entries()
+		if len(ea) == 1 && ea[0].In.SPI() != e.In.SPI() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no CHILD_SA rekey over the new IKE SA: %d pairs", len(ea))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkChildren(t, na, nb)
+}

@@ -191,6 +191,11 @@ func (d *Daemon) Tick(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, sa := range d.sas {
+		if r := sa.cfg.RekeyTime; r > 0 && sa.state == stateEstablished && !sa.rekeying && now.Sub(sa.established) >= r {
+			sa.rekeying = true
+			d.enqueue(sa, func() { d.sendRekeyIKE(sa) })
+			continue
+		}
 		iv := sa.cfg.DPDInterval
 		if iv <= 0 || sa.state != stateEstablished || sa.pending != nil || sa.request != nil || now.Sub(sa.lastHeard) < iv {
 			continue
@@ -325,5 +330,82 @@ func (d *Daemon) rekeyIKE(old *ikeSA, m *message.Message, saPayload *message.SA,
 	old.children = nil // they belong to the new IKE SA now
 	d.sas[spi] = n
 	d.log.Info("IKE SA rekeyed by the peer", "peer", old.cfg.Name, "suite", suite.String())
+	return nil
+}
+
+// sendRekeyIKE starts a CREATE_CHILD_SA that rekeys the IKE SA (RFC 7296
+// §1.3.2): on the answer, the new IKE SA takes over the CHILD_SAs and the
+// old one is deleted.
+func (d *Daemon) sendRekeyIKE(old *ikeSA) {
+	spi, err := d.newSPI()
+	if err != nil {
+		return
+	}
+	ni, err := d.random(nonceLen)
+	if err != nil {
+		return
+	}
+	group := old.keys.Suite.DH
+	priv, pub, err := ikecrypto.GenerateKey(group, d.opts.Rand)
+	if err != nil {
+		return
+	}
+	inner := []message.Payload{
+		&message.SA{Proposals: wireProposals(old.cfg.IKEProposals, message.ProtocolIKE, binary.BigEndian.AppendUint64(nil, spi))},
+		&message.Nonce{Data: ni},
+		&message.KE{Group: message.DHGroup(group), Data: pub},
+	}
+	d.sas[spi] = &ikeSA{cfg: old.cfg, initiator: true, spiI: spi, state: stateInitSent, remote: old.remote} // reserve the SPI
+	err = d.request(old, message.CreateChildSA, inner, func(m *message.Message) {
+		delete(d.sas, spi)
+		if err := d.rekeyIKEResponse(old, spi, ni, priv, m); err != nil {
+			d.log.Warn("IKE SA rekey failed; the old IKE SA stays", "peer", old.cfg.Name, "err", err)
+			old.rekeying = false
+		}
+	})
+	if err != nil {
+		delete(d.sas, spi)
+		old.rekeying = false
+	}
+}
+
+func (d *Daemon) rekeyIKEResponse(old *ikeSA, spi uint64, ni []byte, priv *ikecrypto.PrivateKey, m *message.Message) error {
+	if err := errorNotify(m); err != nil {
+		return err
+	}
+	saPayload, _ := m.Get(message.PayloadSA).(*message.SA)
+	nonce, _ := m.Get(message.PayloadNonce).(*message.Nonce)
+	ke, _ := m.Get(message.PayloadKE).(*message.KE)
+	if saPayload == nil || nonce == nil || ke == nil || len(saPayload.Proposals) != 1 || len(saPayload.Proposals[0].SPI) != 8 {
+		return fmt.Errorf("IKE SA rekey response without SA, Nr or KE")
+	}
+	offered, _ := cryptoProposals(saPayload.Proposals)
+	suite, err := ikecrypto.AcceptIKEReply(old.cfg.IKEProposals, offered[0])
+	if err != nil || suite.DH != priv.Group() || ikecrypto.DHGroup(ke.Group) != priv.Group() {
+		return fmt.Errorf("the responder chose %v, which we did not offer", saPayload.Proposals[0])
+	}
+	gir, err := ikecrypto.SharedSecret(priv, ke.Data)
+	if err != nil {
+		return err
+	}
+	defer clear(gir)
+	n := &ikeSA{cfg: old.cfg, initiator: true, spiI: spi, spiR: binary.BigEndian.Uint64(saPayload.Proposals[0].SPI),
+		remote: old.remote, state: stateEstablished, ni: ni, nr: bytes.Clone(nonce.Data), children: old.children,
+		lastHeard: time.Now(), established: time.Now()}
+	if n.keys, err = old.keys.Rekey(suite, gir, n.ni, n.nr, n.spiI, n.spiR); err != nil {
+		return err
+	}
+	if n.out, n.in, err = n.keys.SKCiphers(true); err != nil {
+		return err
+	}
+	old.children = nil
+	d.sas[spi] = n
+	d.log.Info("IKE SA rekeyed", "peer", old.cfg.Name, "suite", suite.String())
+	// Delete the old IKE SA on itself (§1.4.1).
+	d.enqueue(old, func() {
+		d.request(old, message.Informational, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}}, func(*message.Message) {
+			d.removeLocked(old)
+		})
+	})
 	return nil
 }
