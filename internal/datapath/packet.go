@@ -2,7 +2,8 @@ package datapath
 
 import (
 	"encoding/binary"
-	"net/netip"
+
+	"github.com/rampartnet/rampart/ipsec/esp"
 )
 
 // Offsets into IPv4 (RFC 791) and IPv6 (RFC 8200) headers.
@@ -26,27 +27,6 @@ const (
 	icmpv4QuoteLimit = 576 // RFC 1812 §4.3.2.3: the whole ICMP packet stays within 576 bytes
 )
 
-// addrs returns an IP packet's source and destination, or ok=false for a
-// packet too short to have them or of another version.
-func addrs(pkt []byte) (src, dst netip.Addr, ok bool) {
-	if len(pkt) < 1 {
-		return src, dst, false
-	}
-	switch pkt[0] >> 4 {
-	case 4:
-		if len(pkt) < ipv4HeaderLen {
-			return src, dst, false
-		}
-		return netip.AddrFrom4([4]byte(pkt[ipv4SrcOff:])), netip.AddrFrom4([4]byte(pkt[ipv4DstOff:])), true
-	case 6:
-		if len(pkt) < ipv6HeaderLen {
-			return src, dst, false
-		}
-		return netip.AddrFrom16([16]byte(pkt[ipv6SrcOff:])), netip.AddrFrom16([16]byte(pkt[ipv6DstOff:])), true
-	}
-	return src, dst, false
-}
-
 // tooBig writes into dst, and returns, the ICMP message that tells the
 // sender of pkt that the path MTU is mtu: "fragmentation needed" (RFC 792,
 // RFC 1191) for IPv4 with DF set, "packet too big" (RFC 4443 §3.2) for
@@ -57,7 +37,7 @@ func addrs(pkt []byte) (src, dst netip.Addr, ok bool) {
 // arrives on the TUN device with one of its own addresses as the source
 // (a martian), and any source makes the sender's path MTU discovery work.
 func tooBig(dst, pkt []byte, mtu int) []byte {
-	src, to, ok := addrs(pkt)
+	src, to, ok := esp.InnerAddrs(pkt)
 	if !ok {
 		return nil
 	}

@@ -7,6 +7,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/rampartnet/rampart/ipsec/esp"
 )
 
 func ipv4Packet(src, dst string, n int, df bool) []byte {
@@ -46,7 +48,7 @@ func TestTooBig(t *testing.T) {
 	if len(msg) > icmpv4QuoteLimit {
 		t.Errorf("ICMPv4 message of %d bytes, more than %d", len(msg), icmpv4QuoteLimit)
 	}
-	src, dst, _ := addrs(msg)
+	src, dst, _ := esp.InnerAddrs(msg)
 	if src.String() != "198.19.2.2" || dst.String() != "198.19.1.2" {
 		t.Errorf("ICMP from %s to %s", src, dst)
 	}

@@ -188,7 +188,7 @@ func (d *Device) decapsulate(b *recvBatch, n int) {
 			p.drops.add(openDropReason(err), 1)
 			continue
 		}
-		src, dst, ok := addrs(ip)
+		src, dst, ok := esp.InnerAddrs(ip)
 		if !ok {
 			p.drops.add(dropMalformed, 1)
 			continue

@@ -134,7 +134,7 @@ func (d *Device) seal(b *sendBatch, n int) {
 	for i := 0; i < n; i++ {
 		b.sa[i], b.peer[i], b.out[i] = nil, nil, nil
 		pkt := b.in[i][tunReadOffset : tunReadOffset+b.sizes[i]]
-		src, dst, ok := addrs(pkt)
+		src, dst, ok := esp.InnerAddrs(pkt)
 		if !ok {
 			d.drops.add(dropMalformed, 1)
 			continue

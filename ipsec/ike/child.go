@@ -22,10 +22,7 @@ func (d *Daemon) childForRequest(sa *ikeSA, m *message.Message) (string, []messa
 	if saPayload == nil || tsi == nil || tsr == nil {
 		return "", nil, notifyError{message.NotifyInvalidSyntax, "no SA, TSi or TSr"}
 	}
-	offered, err := cryptoProposals(saPayload.Proposals)
-	if err != nil {
-		return "", nil, notifyError{message.NotifyNoProposalChosen, err.Error()}
-	}
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, idx, err := ikecrypto.SelectESP(sa.cfg.ESPProposals, offered, false)
 	if err != nil {
 		return "", nil, notifyError{message.NotifyNoProposalChosen, "no common ESP proposal"}
@@ -75,10 +72,7 @@ func (d *Daemon) childFromResponse(sa *ikeSA, m *message.Message) (string, error
 		return "", errors.New("IKE_AUTH response without a CHILD_SA")
 	}
 	chosen := saPayload.Proposals[0]
-	offered, err := cryptoProposals(saPayload.Proposals)
-	if err != nil {
-		return "", err
-	}
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, err := ikecrypto.AcceptESPReply(sa.cfg.ESPProposals, offered[0], false)
 	if err != nil || chosen.Protocol != message.ProtocolESP || len(chosen.SPI) != 4 {
 		return "", fmt.Errorf("the responder chose %v, which we did not offer", chosen)
@@ -240,7 +234,7 @@ func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
 		}
 	}
 	ke, _ := m.Get(message.PayloadKE).(*message.KE)
-	offered, _ := cryptoProposals(saPayload.Proposals)
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, idx, err := ikecrypto.SelectESP(sa.cfg.ESPProposals, offered, ke != nil)
 	if err != nil {
 		return d.answer(sa, m, message.NewNotify(message.NotifyNoProposalChosen, nil))

@@ -38,7 +38,7 @@ func wireTransforms(p ikecrypto.Proposal) []message.Transform {
 // cryptoProposals reads received proposals. A proposal with a transform
 // type we do not know is unusable (RFC 7296 §3.3.6); it becomes an empty
 // proposal so the indexes still match the payload's.
-func cryptoProposals(ps []message.Proposal) ([]ikecrypto.Proposal, error) {
+func cryptoProposals(ps []message.Proposal) []ikecrypto.Proposal {
 	out := make([]ikecrypto.Proposal, len(ps))
 	for i, p := range ps {
 		var ts []ikecrypto.Transform
@@ -52,7 +52,7 @@ func cryptoProposals(ps []message.Proposal) ([]ikecrypto.Proposal, error) {
 		}
 		out[i] = cp
 	}
-	return out, nil
+	return out
 }
 
 // natHash is a NAT_DETECTION hash: SHA-1(SPIi | SPIr | IP | Port) (RFC

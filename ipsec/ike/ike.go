@@ -462,10 +462,7 @@ func (d *Daemon) initResponse(sa *ikeSA, m *message.Message, raw []byte) error {
 	if saPayload == nil || ke == nil || nonce == nil || len(saPayload.Proposals) != 1 || m.SPIr == 0 {
 		return errors.New("IKE_SA_INIT response without SA, KE, Nr or responder SPI")
 	}
-	offered, err := cryptoProposals(saPayload.Proposals)
-	if err != nil {
-		return err
-	}
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, err := ikecrypto.AcceptIKEReply(sa.cfg.IKEProposals, offered[0])
 	if err != nil || suite.DH != sa.group || ikecrypto.DHGroup(ke.Group) != sa.group {
 		return fmt.Errorf("the responder chose %v, which we did not offer", saPayload.Proposals[0])

@@ -141,7 +141,7 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 	if saPayload == nil || nonce == nil || tsi == nil || tsr == nil || len(saPayload.Proposals) != 1 || len(saPayload.Proposals[0].SPI) != 4 {
 		return fmt.Errorf("CREATE_CHILD_SA response without SA, Nr, TSi or TSr")
 	}
-	offered, _ := cryptoProposals(saPayload.Proposals)
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, err := ikecrypto.AcceptESPReply(sa.cfg.ESPProposals, offered[0], priv != nil)
 	if err != nil {
 		return err
@@ -284,7 +284,7 @@ func (d *Daemon) Close(timeout time.Duration) {
 // then deletes the old one on the old SA.
 func (d *Daemon) rekeyIKE(old *ikeSA, m *message.Message, saPayload *message.SA, nonce *message.Nonce) error {
 	ke, _ := m.Get(message.PayloadKE).(*message.KE)
-	offered, _ := cryptoProposals(saPayload.Proposals)
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, idx, err := ikecrypto.SelectIKE(old.cfg.IKEProposals, offered)
 	if err != nil || ke == nil || len(saPayload.Proposals[idx].SPI) != 8 {
 		return d.answer(old, m, message.NewNotify(message.NotifyNoProposalChosen, nil))
@@ -379,7 +379,7 @@ func (d *Daemon) rekeyIKEResponse(old *ikeSA, spi uint64, ni []byte, priv *ikecr
 	if saPayload == nil || nonce == nil || ke == nil || len(saPayload.Proposals) != 1 || len(saPayload.Proposals[0].SPI) != 8 {
 		return fmt.Errorf("IKE SA rekey response without SA, Nr or KE")
 	}
-	offered, _ := cryptoProposals(saPayload.Proposals)
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, err := ikecrypto.AcceptIKEReply(old.cfg.IKEProposals, offered[0])
 	if err != nil || suite.DH != priv.Group() || ikecrypto.DHGroup(ke.Group) != priv.Group() {
 		return fmt.Errorf("the responder chose %v, which we did not offer", saPayload.Proposals[0])

@@ -49,11 +49,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		refuse(message.NewNotify(message.NotifyInvalidSyntax, nil))
 		return nil
 	}
-	offered, err := cryptoProposals(saPayload.Proposals)
-	if err != nil {
-		refuse(message.NewNotify(message.NotifyNoProposalChosen, nil))
-		return nil
-	}
+	offered := cryptoProposals(saPayload.Proposals)
 	suite, idx, err := ikecrypto.SelectIKE(cfg.IKEProposals, offered)
 	if err != nil {
 		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", cfg.Name, "offered", fmt.Sprint(saPayload.Proposals))
