@@ -1,6 +1,7 @@
 package ike_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -118,15 +119,7 @@ func testStrongSwanResponder(t *testing.T, ikeProps, espProps string, fault inte
 	t.Logf("strongSwan:\n%s", sas)
 }
 
-func spiHex(spi uint32) string {
-	const digits = "0123456789abcdef"
-	b := []byte("0x00000000")
-	for i := 9; i >= 2; i-- {
-		b[i] = digits[spi&0xf]
-		spi >>= 4
-	}
-	return string(b)
-}
+func spiHex(spi uint32) string { return fmt.Sprintf("0x%08x", spi) }
 
 // udpDaemon runs an IKE daemon on UDP 4500 at local in ns (the non-ESP
 // marker added and removed as the datapath does), with its own SADB and a
