@@ -53,6 +53,12 @@ type Options struct {
 	// RekeyTime and ChildRekeyTime (0: strongSwan's defaults), DPDDelay
 	// (0: off).
 	RekeyTime, ChildRekeyTime, DPDDelay time.Duration
+	// Fragmentation is the connection's IKE fragmentation (RFC 7383)
+	// setting: "" (strongSwan's default, yes), yes, accept, force or no;
+	// FragmentSize the largest IKE datagram charon sends (0: its default,
+	// 1280).
+	Fragmentation string
+	FragmentSize  int
 }
 
 // A Charon is a running charon.
@@ -89,6 +95,9 @@ var confTemplate = template.Must(template.New("strongswan.conf").Parse(`charon {
   load = random nonce kdf aesni openssl sha1 sha2 hmac pem pkcs1 pkcs8 x509 pubkey constraints curve25519 kernel-libipsec kernel-netlink socket-default vici
   port = 500
   port_nat_t = 4500
+  {{- if .FragmentSize}}
+  fragment_size = {{.FragmentSize}}
+  {{- end}}
   # Short retransmissions, so failures show in seconds.
   retransmit_timeout = 1
   retransmit_base = 1.4
@@ -115,6 +124,9 @@ var swanctlTemplate = template.Must(template.New("swanctl.conf").Parse(`connecti
     local_addrs = {{.Local}}
     remote_addrs = {{.Remote}}
     encap = yes
+    {{- if .Fragmentation}}
+    fragmentation = {{.Fragmentation}}
+    {{- end}}
     proposals = {{.Proposals}}
     {{- if .RekeyTime}}
     rekey_time = {{.RekeyTime}}
@@ -225,6 +237,7 @@ func Start(o Options) (*Charon, error) {
 		"CertFile": o.CertFile, "KeyFile": o.KeyFile, "CAFile": o.CAFile,
 		"LocalTS": prefixes(o.LocalTS), "RemoteTS": prefixes(o.RemoteTS), "Mode": mode, "StartAction": start,
 		"RekeyTime": seconds(o.RekeyTime), "ChildRekeyTime": seconds(o.ChildRekeyTime), "ChildLifeTime": seconds(2 * o.ChildRekeyTime), "DPDDelay": seconds(o.DPDDelay),
+		"Fragmentation": o.Fragmentation,
 	}); err != nil {
 		return nil, err
 	}
