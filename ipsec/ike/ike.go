@@ -259,6 +259,9 @@ func (d *Daemon) Initiate(peer string) error {
 	if !ok {
 		return fmt.Errorf("ike: no peer %q", peer)
 	}
+	if cfg.Remote.Addr().IsUnspecified() {
+		return fmt.Errorf("ike: peer %s has no address to initiate to (it answers any address)", peer)
+	}
 	spi, err := d.newSPI()
 	if err != nil {
 		return err

@@ -393,3 +393,53 @@ func TestIKERekey(t *testing.T) {
 	}
 	checkChildren(t, na, nb)
 }
+
+// TestResponderSelectsByIdentity: a responder with several peers that may
+// answer one address (one at that address, one at any address) picks the
+// one whose identity the initiator proves in IKE_AUTH, with that peer's
+// key and selectors; a wrong key for the claimed identity still fails.
+func TestResponderSelectsByIdentity(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, _ := newPair(t, a, b)
+	road := Config{Name: "road", Remote: netip.MustParseAddrPort("0.0.0.0:0"), LocalID: ident("b.example"), RemoteID: ident("c.example"),
+		PSK: []byte("road secret"), LocalTS: pfx("198.19.2.0/24"), RemoteTS: pfx("198.19.3.0/24")}
+	if err := nb.d.AddPeer(road); err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.d.Initiate("road"); err == nil {
+		t.Error("Initiate to a peer without an address succeeded")
+	}
+	for _, c := range []struct {
+		name, psk string
+		fail      bool
+	}{{"right key", "road secret", false}, {"wrong key", "k", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			name := "as-c-" + strings.ReplaceAll(c.name, " ", "-")
+			if err := na.d.AddPeer(Config{Name: name, Remote: nb.addr, LocalID: ident("c.example"), RemoteID: ident("b.example"),
+				PSK: []byte(c.psk), LocalTS: pfx("198.19.3.0/24"), RemoteTS: pfx("198.19.2.0/24")}); err != nil {
+				t.Fatal(err)
+			}
+			if err := na.d.Initiate(name); err != nil {
+				t.Fatal(err)
+			}
+			errA, errB := wait(t, na), wait(t, nb)
+			if c.fail {
+				if errA == nil || errB == nil || !strings.Contains(errB.Error(), "road") {
+					t.Fatalf("claiming c.example with the wrong key: %v / %v", errA, errB)
+				}
+				return
+			}
+			if errA != nil || errB != nil {
+				t.Fatalf("%v / %v", errA, errB)
+			}
+			e := nb.table.Current("road")
+			if e == nil || e.RemoteTS[0] != pfx("198.19.3.0/24")[0] {
+				t.Fatalf("the responder did not install the CHILD_SA under the peer it selected: %+v", e)
+			}
+			if nb.table.Current("peer") != nil {
+				t.Error("the peer at the address got the CHILD_SA")
+			}
+		})
+	}
+}

@@ -5,16 +5,49 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"time"
 
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 	"github.com/rampartnet/rampart/ipsec/ike/message"
 )
 
-// peerFor finds the configured peer at remote's address.
-func (d *Daemon) peerFor(remote netip.AddrPort) *Config {
+// candidates are the configured peers that may answer an IKE_SA_INIT from
+// remote: those at its address, then those whose address is unspecified
+// (0.0.0.0 or ::, any address: road warriors, or many identities behind
+// one NAT), by name. Which one it is gets settled in IKE_AUTH by the
+// identity the initiator proves (selectByID).
+func (d *Daemon) candidates(remote netip.AddrPort) []*Config {
+	var exact, any []*Config
 	for _, c := range d.peers {
-		if c.Remote.Addr() == remote.Addr() {
+		switch a := c.Remote.Addr(); {
+		case a == remote.Addr():
+			exact = append(exact, c)
+		case a.IsUnspecified() && a.Is4() == remote.Addr().Unmap().Is4():
+			any = append(any, c)
+		}
+	}
+	byName := func(s []*Config) {
+		sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+	}
+	byName(exact)
+	byName(any)
+	return append(exact, any...)
+}
+
+// selectByID picks, among the peers that may answer remote, the one whose
+// RemoteID the initiator claims and whose IKE proposals include the suite
+// already negotiated; nil if there is none (RFC 7296 §2.15: the responder
+// looks up the initiator's credentials by IDi).
+func (d *Daemon) selectByID(sa *ikeSA, id ikecrypto.Identity) *Config {
+	if id.Equal(sa.cfg.RemoteID) {
+		return sa.cfg
+	}
+	for _, c := range d.candidates(sa.remote) {
+		if !id.Equal(c.RemoteID) {
+			continue
+		}
+		if _, err := ikecrypto.AcceptIKEReply(c.IKEProposals, sa.keys.Suite.IKEProposal()); err == nil {
 			return c
 		}
 	}
@@ -30,8 +63,8 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		}
 		return nil
 	}
-	cfg := d.peerFor(remote)
-	if cfg == nil {
+	cands := d.candidates(remote)
+	if len(cands) == 0 {
 		d.log.Info("IKE_SA_INIT from an unknown peer", "from", remote)
 		return nil
 	}
@@ -50,9 +83,21 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		return nil
 	}
 	offered := cryptoProposals(saPayload.Proposals)
-	suite, idx, err := ikecrypto.SelectIKE(cfg.IKEProposals, offered)
+	// The first peer that may answer and shares a proposal: its
+	// proposals, its DH group. IKE_AUTH may switch to another one at the
+	// same address, by identity.
+	var cfg *Config
+	var suite ikecrypto.Suite
+	var idx int
+	err := errors.New("no candidate")
+	for _, c := range cands {
+		if suite, idx, err = ikecrypto.SelectIKE(c.IKEProposals, offered); err == nil {
+			cfg = c
+			break
+		}
+	}
 	if err != nil {
-		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", cfg.Name, "offered", fmt.Sprint(saPayload.Proposals))
+		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", cands[0].Name, "offered", fmt.Sprint(saPayload.Proposals))
 		refuse(message.NewNotify(message.NotifyNoProposalChosen, nil))
 		return nil
 	}
@@ -166,6 +211,9 @@ func (d *Daemon) authRequest(sa *ikeSA, m *message.Message) (string, error) {
 	if idi == nil || auth == nil {
 		answer(message.NewNotify(message.NotifyInvalidSyntax, nil))
 		return "", errors.New("IKE_AUTH request without IDi or AUTH")
+	}
+	if cfg := d.selectByID(sa, ikecrypto.Identity{Type: ikecrypto.IDType(idi.IDType), Data: idi.Data}); cfg != nil {
+		sa.cfg = cfg
 	}
 	if err := d.verifyPeer(sa, idi, auth, certsOf(m), sa.msg1, sa.nr, true); err != nil {
 		answer(message.NewNotify(message.NotifyAuthenticationFailed, nil))
