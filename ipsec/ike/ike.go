@@ -94,6 +94,20 @@ type Options struct {
 	// OnEstablished, if set, is called (without locks held) when a
 	// CHILD_SA is installed, or when negotiation with a peer fails (err).
 	OnEstablished func(peer string, err error)
+	// FragmentSize is the largest IP datagram an IKE message is sent in
+	// when the peer supports IKE fragmentation (RFC 7383): larger
+	// encrypted messages, such as an IKE_AUTH with certificates, go in
+	// SKF fragments. Default 1280 (strongSwan's); negative: fragmentation
+	// off (not offered, fragments refused).
+	FragmentSize int
+	// CookieThreshold is the number of half-open IKE SAs (IKE_SA_INIT
+	// answered, IKE_AUTH not yet) at which the responder asks initiators
+	// to prove their address with a COOKIE before it computes anything
+	// (RFC 7296 §2.6). Default 32; negative: always.
+	CookieThreshold int
+	// HalfOpenTimeout removes a half-open IKE SA whose IKE_AUTH does not
+	// come. Default 30 s.
+	HalfOpenTimeout time.Duration
 }
 
 // Daemon runs the IKE SAs of a node.
@@ -108,6 +122,7 @@ type Daemon struct {
 	// halfOpen finds the responder SA of a retransmitted IKE_SA_INIT
 	// request, which carries no responder SPI yet.
 	halfOpen map[halfOpenKey]*ikeSA
+	cookies  cookieJar
 }
 
 type halfOpenKey struct {
@@ -128,6 +143,15 @@ func New(sadb esp.SADB, send Sender, opts Options) *Daemon {
 	}
 	if opts.Tries == 0 {
 		opts.Tries = 5
+	}
+	if opts.FragmentSize == 0 {
+		opts.FragmentSize = 1280
+	}
+	if opts.CookieThreshold == 0 {
+		opts.CookieThreshold = 32
+	}
+	if opts.HalfOpenTimeout == 0 {
+		opts.HalfOpenTimeout = 30 * time.Second
 	}
 	return &Daemon{sadb: sadb, send: send, opts: opts, log: opts.Logger,
 		peers: map[string]*Config{}, sas: map[uint64]*ikeSA{}, halfOpen: map[halfOpenKey]*ikeSA{}}
@@ -183,6 +207,17 @@ type ikeSA struct {
 
 	peerHashes []ikecrypto.HashAlgorithm // SIGNATURE_HASH_ALGORITHMS the peer sent
 	dh         *ikecrypto.PrivateKey
+	dhPub      []byte // initiator: our KE data, sent again with a COOKIE
+	cookie     []byte // initiator: the responder's COOKIE (RFC 7296 §2.6)
+	cookies    int    // initiator: how many times the responder asked for one
+	created    time.Time
+	initFrom   netip.AddrPort // responder: where the IKE_SA_INIT came from (the halfOpen key)
+	// fragments: both ends sent IKEV2_FRAGMENTATION_SUPPORTED; requests
+	// and responses then may come, and go, in SKF fragments (RFC 7383),
+	// reassembled apart since a request of the peer and the response to
+	// ours may be in flight together.
+	fragments         bool
+	reqFrag, respFrag message.Reassembler
 	group      ikecrypto.DHGroup
 	ni, nr     []byte
 	msg1, msg2 []byte // the IKE_SA_INIT request and response, as sent: AUTH signs them
@@ -191,13 +226,13 @@ type ikeSA struct {
 
 	// Initiator: the request in flight and its retransmission timer.
 	nextID  uint32
-	request []byte
+	request [][]byte // the datagrams: one, or the fragments
 	tries   int
 	timer   *time.Timer
 	// Requests from the peer: the next message ID expected, and the last
 	// response, sent again for a duplicate (RFC 7296 §2.1, window of one).
 	peerNext     uint32
-	lastResponse []byte
+	lastResponse [][]byte
 
 	childSPI uint32      // our inbound SPI of the first CHILD_SA, while IKE_AUTH runs
 	children []childPair // the CHILD_SAs of this IKE SA
@@ -266,33 +301,46 @@ func (d *Daemon) Initiate(peer string) error {
 	if err != nil {
 		return err
 	}
-	sa := &ikeSA{cfg: cfg, initiator: true, spiI: spi, remote: cfg.Remote, state: stateInitSent}
+	sa := &ikeSA{cfg: cfg, initiator: true, spiI: spi, remote: cfg.Remote, state: stateInitSent, created: time.Now()}
 	if len(cfg.IKEProposals[0].DH) == 0 {
 		return fmt.Errorf("ike: peer %s: the first IKE proposal has no DH group", peer)
 	}
 	sa.group = cfg.IKEProposals[0].DH[0]
+	if sa.ni, err = d.random(nonceLen); err != nil {
+		return err
+	}
 	d.sas[spi] = sa
 	return d.sendInit(sa)
 }
 
 // sendInit sends (or, after INVALID_KE_PAYLOAD, sends again) the
-// IKE_SA_INIT request.
+// IKE_SA_INIT request with a new DH key of sa.group.
 func (d *Daemon) sendInit(sa *ikeSA) error {
 	var err error
-	var pub []byte
-	if sa.dh, pub, err = ikecrypto.GenerateKey(sa.group, d.opts.Rand); err != nil {
+	if sa.dh, sa.dhPub, err = ikecrypto.GenerateKey(sa.group, d.opts.Rand); err != nil {
 		return err
 	}
-	if sa.ni, err = d.random(nonceLen); err != nil {
-		return err
-	}
+	return d.sendInitMessage(sa)
+}
+
+// sendInitMessage sends the IKE_SA_INIT request: with the responder's
+// COOKIE first when it asked for one, the other payloads unchanged (RFC
+// 7296 §2.6). The nonce stays the same across retries, so a cookie bound
+// to it stays valid after an INVALID_KE_PAYLOAD.
+func (d *Daemon) sendInitMessage(sa *ikeSA) error {
 	m := &message.Message{Header: message.Header{SPIi: sa.spiI, Exchange: message.IKESAInit, Flags: message.FlagInitiator}}
-	m.Payloads = []message.Payload{
-		&message.SA{Proposals: wireProposals(sa.cfg.IKEProposals, message.ProtocolIKE, nil)},
-		&message.KE{Group: message.DHGroup(sa.group), Data: pub},
-		&message.Nonce{Data: sa.ni},
+	if sa.cookie != nil {
+		m.Payloads = append(m.Payloads, message.NewNotify(message.NotifyCookie, sa.cookie))
 	}
+	m.Payloads = append(m.Payloads,
+		&message.SA{Proposals: wireProposals(sa.cfg.IKEProposals, message.ProtocolIKE, nil)},
+		&message.KE{Group: message.DHGroup(sa.group), Data: sa.dhPub},
+		&message.Nonce{Data: sa.ni},
+	)
 	m.Payloads = append(m.Payloads, d.natDetection(sa)...)
+	if d.opts.FragmentSize > 0 {
+		m.Payloads = append(m.Payloads, message.NewNotify(message.NotifyIKEv2FragmentationSupported, nil))
+	}
 	if sa.cfg.Key != nil {
 		m.Payloads = append(m.Payloads, signatureHashes())
 	}
@@ -301,7 +349,7 @@ func (d *Daemon) sendInit(sa *ikeSA) error {
 		return err
 	}
 	sa.msg1 = b
-	d.sendRequest(sa, b)
+	d.sendRequest(sa, [][]byte{b})
 	return nil
 }
 
@@ -317,17 +365,17 @@ func (d *Daemon) natDetection(sa *ikeSA) []message.Payload {
 	}
 }
 
-// sendRequest sends a request and arms its retransmission.
-func (d *Daemon) sendRequest(sa *ikeSA, b []byte) {
+// sendRequest sends a request (its datagrams) and arms its
+// retransmission.
+func (d *Daemon) sendRequest(sa *ikeSA, b [][]byte) {
 	sa.request, sa.tries = b, 0
+	sa.respFrag.Reset()
 	d.transmit(sa)
 }
 
 func (d *Daemon) transmit(sa *ikeSA) {
 	sa.tries++
-	if err := d.send(sa.request, sa.remote); err != nil {
-		d.log.Warn("IKE send", "peer", sa.cfg.Name, "err", err)
-	}
+	d.reply(sa.remote, sa.request)
 	if sa.timer != nil {
 		sa.timer.Stop()
 	}
@@ -358,7 +406,7 @@ func (d *Daemon) stopRetransmit(sa *ikeSA) {
 
 func (d *Daemon) failLocked(sa *ikeSA, err error) {
 	d.removeLocked(sa)
-	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.remote})
+	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.initFrom})
 	d.log.Warn("IKE SA failed", "peer", sa.cfg.Name, "err", err)
 }
 
@@ -413,6 +461,19 @@ func (d *Daemon) Handle(b []byte, remote netip.AddrPort) {
 }
 
 func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func() {
+	if m.Exchange != message.IKESAInit {
+		full, err := d.open(sa, m, &sa.respFrag)
+		if err != nil {
+			// §2.21.2: a response that fails integrity is dropped; the
+			// request is sent again.
+			d.log.Debug("IKE: a response does not decrypt", "peer", sa.cfg.Name, "exchange", m.Exchange, "err", err)
+			return nil
+		}
+		if full == nil {
+			return nil // more fragments to come
+		}
+		m = full
+	}
 	var err error
 	switch {
 	case sa.state == stateInitSent && m.Exchange == message.IKESAInit:
@@ -423,10 +484,6 @@ func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func(
 			return func() { d.notify(sa, nil) }
 		}
 	case sa.state == stateEstablished && sa.pending != nil && m.Exchange == sa.pendingExchange:
-		if err := m.Decrypt(sa.in); err != nil {
-			d.log.Debug("IKE: a response does not decrypt", "peer", sa.cfg.Name, "err", err)
-			return nil
-		}
 		d.stopRetransmit(sa)
 		sa.nextID++
 		sa.lastHeard = time.Now()
@@ -447,6 +504,15 @@ func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func(
 
 // initResponse handles the IKE_SA_INIT response and sends IKE_AUTH.
 func (d *Daemon) initResponse(sa *ikeSA, m *message.Message, raw []byte) error {
+	if n := m.Notify(message.NotifyCookie); n != nil {
+		// The responder is under load and wants to see that we receive
+		// at our address before it does any work (RFC 7296 §2.6).
+		if sa.cookies++; sa.cookies > maxCookieRetries || len(n.Data) == 0 || len(n.Data) > 64 {
+			return fmt.Errorf("the responder keeps asking for a COOKIE (%d times)", sa.cookies)
+		}
+		sa.cookie = bytes.Clone(n.Data)
+		return d.sendInitMessage(sa)
+	}
 	if n := m.Notify(message.NotifyInvalidKEPayload); n != nil {
 		g, ok := n.Group()
 		if !ok || !offersGroup(sa.cfg.IKEProposals, ikecrypto.DHGroup(g)) || ikecrypto.DHGroup(g) == sa.group {
@@ -484,6 +550,7 @@ func (d *Daemon) initResponse(sa *ikeSA, m *message.Message, raw []byte) error {
 		return err
 	}
 	sa.dh = nil
+	sa.fragments = d.opts.FragmentSize > 0 && m.Notify(message.NotifyIKEv2FragmentationSupported) != nil
 	return d.sendAuth(sa)
 }
 
@@ -519,7 +586,7 @@ func (d *Daemon) sendAuth(sa *ikeSA) error {
 	sa.nextID = 1
 	m := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.IKEAuth,
 		Flags: message.FlagInitiator, MessageID: 1}}
-	b, err := m.MarshalEncrypted(sa.out, inner)
+	b, err := d.seal(sa, m, inner)
 	if err != nil {
 		return err
 	}
@@ -530,9 +597,6 @@ func (d *Daemon) sendAuth(sa *ikeSA) error {
 
 // authResponse checks the responder's AUTH and installs the CHILD_SA.
 func (d *Daemon) authResponse(sa *ikeSA, m *message.Message) error {
-	if err := m.Decrypt(sa.in); err != nil {
-		return fmt.Errorf("IKE_AUTH response: %w", err)
-	}
 	if err := errorNotify(m); err != nil {
 		return err
 	}
@@ -611,6 +675,60 @@ func offersGroup(ps []ikecrypto.Proposal, g ikecrypto.DHGroup) bool {
 		}
 	}
 	return false
+}
+
+// maxCookieRetries bounds how often an initiator sends IKE_SA_INIT again
+// with a new COOKIE before it gives up on the responder.
+const maxCookieRetries = 3
+
+// seal encrypts a request or response of ours into its datagrams: one
+// message, or SKF fragments when fragmentation was negotiated and the
+// message does not fit FragmentSize (RFC 7383 §2.5).
+func (d *Daemon) seal(sa *ikeSA, m *message.Message, inner []message.Payload) ([][]byte, error) {
+	b, err := m.MarshalEncrypted(sa.out, inner)
+	if err != nil {
+		return nil, err
+	}
+	limit := d.maxMessage(sa.remote)
+	if !sa.fragments || len(b) <= limit {
+		return [][]byte{b}, nil
+	}
+	return message.Fragment(m, sa.out, inner, limit)
+}
+
+// maxMessage is the largest IKE message that fits FragmentSize in a
+// datagram to remote: less the IP and UDP headers and the non-ESP marker.
+func (d *Daemon) maxMessage(remote netip.AddrPort) int {
+	ip := 20
+	if !remote.Addr().Unmap().Is4() {
+		ip = 40
+	}
+	return d.opts.FragmentSize - ip - 8 - 4
+}
+
+// open decrypts a protected message of the peer. A fragment goes to the
+// reassembler r: open returns nil, nil until the last one is in.
+func (d *Daemon) open(sa *ikeSA, m *message.Message, r *message.Reassembler) (*message.Message, error) {
+	if fragmentNumber(m) > 0 {
+		if !sa.fragments {
+			return nil, errors.New("an SKF fragment, but fragmentation was not negotiated")
+		}
+		return r.Add(m, sa.in)
+	}
+	if err := m.Decrypt(sa.in); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fragmentNumber is the Fragment Number of an SKF message, 0 for others.
+func fragmentNumber(m *message.Message) int {
+	if n := len(m.Payloads); n > 0 {
+		if f, ok := m.Payloads[n-1].(*message.EncryptedFragment); ok {
+			return int(f.Number)
+		}
+	}
+	return 0
 }
 
 func spiBytes(spi uint32) []byte { return binary.BigEndian.AppendUint32(nil, spi) }

@@ -28,13 +28,19 @@ type net2 struct {
 	mu    sync.Mutex
 	nodes map[netip.AddrPort]*node
 	drop  func(b []byte) bool // drop a message in flight (retransmission tests)
+	// tap sees every message, also those to addresses without a node,
+	// and drops it if it returns true.
+	tap func(b []byte, from, to netip.AddrPort) bool
 }
 
 func (n *net2) sender(from netip.AddrPort) Sender {
 	return func(msg []byte, to netip.AddrPort) error {
 		n.mu.Lock()
-		dst, drop := n.nodes[to], n.drop
+		dst, drop, tap := n.nodes[to], n.drop, n.tap
 		n.mu.Unlock()
+		if tap != nil && tap(msg, from, to) {
+			return nil
+		}
 		if dst == nil || (drop != nil && drop(msg)) {
 			return nil
 		}
@@ -93,12 +99,23 @@ func newPair(t *testing.T, a, b side) (*node, *node, *net2) {
 // newPairWith is newPair with a change to both configs and table options.
 func newPairWith(t testing.TB, a, b side, change func(*Config), topts esp.TableOptions) (*node, *node, *net2) {
 	t.Helper()
+	return newPairOpts(t, a, b, change, topts, nil)
+}
+
+// newPairOpts is newPairWith with a change to each daemon's options
+// (called with "a" or "b").
+func newPairOpts(t testing.TB, a, b side, change func(*Config), topts esp.TableOptions, opts func(which string, o *Options)) (*node, *node, *net2) {
+	t.Helper()
 	n := &net2{nodes: map[netip.AddrPort]*node{}}
 	addrA, addrB := netip.MustParseAddrPort("198.18.0.1:4500"), netip.MustParseAddrPort("198.18.0.2:4500")
 	mk := func(self, peer netip.AddrPort, s side, name, peerName string) *node {
 		nd := &node{table: esp.NewTable(topts), addr: self, result: make(chan error, 4)}
-		nd.d = New(nd.table, n.sender(self), Options{Retransmit: 100 * time.Millisecond, Tries: 4,
-			OnEstablished: func(peer string, err error) { nd.result <- err }})
+		o := Options{Retransmit: 100 * time.Millisecond, Tries: 4,
+			OnEstablished: func(peer string, err error) { nd.result <- err }}
+		if opts != nil {
+			opts(name[:1], &o)
+		}
+		nd.d = New(nd.table, n.sender(self), o)
 		ikeP, espP := mustProposals(t, s.ike, s.esp)
 		remoteID := s.remoteIDName
 		if remoteID == "" {

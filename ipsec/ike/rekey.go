@@ -77,7 +77,7 @@ func (d *Daemon) request(sa *ikeSA, exchange message.ExchangeType, inner []messa
 		flags = message.FlagInitiator
 	}
 	m := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: exchange, Flags: flags, MessageID: sa.nextID}}
-	b, err := m.MarshalEncrypted(sa.out, inner)
+	b, err := d.seal(sa, m, inner)
 	if err != nil {
 		return err
 	}
@@ -185,12 +185,22 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 	return nil
 }
 
-// Tick runs the timers that are not retransmissions: dead peer detection.
+// Tick runs the timers that are not retransmissions: IKE SA rekeying,
+// dead peer detection, and the expiry of half-open IKE SAs.
 // The datapath calls it every second.
 func (d *Daemon) Tick(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, sa := range d.sas {
+		if sa.state == stateInitDone && now.Sub(sa.created) > d.opts.HalfOpenTimeout {
+			// Half open for too long: the IKE_AUTH is not coming (a
+			// flood, or an initiator that gave up). Quietly: floods are
+			// loud enough.
+			d.log.Debug("half-open IKE SA expired", "peer", sa.cfg.Name, "from", sa.initFrom)
+			d.removeLocked(sa)
+			delete(d.halfOpen, halfOpenKey{sa.spiI, sa.initFrom})
+			continue
+		}
 		if r := sa.cfg.RekeyTime; r > 0 && sa.state == stateEstablished && !sa.rekeying && now.Sub(sa.established) >= r {
 			sa.rekeying = true
 			d.enqueue(sa, func() { d.sendRekeyIKE(sa) })

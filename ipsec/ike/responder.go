@@ -72,7 +72,7 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		// Unprotected error responses carry our SPI as zero (§2.21.1).
 		r := &message.Message{Header: message.Header{SPIi: m.SPIi, Exchange: message.IKESAInit, Flags: message.FlagResponse}, Payloads: []message.Payload{n}}
 		if b, err := r.Marshal(); err == nil {
-			d.reply(remote, b)
+			d.reply(remote, [][]byte{b})
 		}
 	}
 	saPayload, _ := m.Get(message.PayloadSA).(*message.SA)
@@ -81,6 +81,18 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 	if saPayload == nil || ke == nil || nonce == nil {
 		refuse(message.NewNotify(message.NotifyInvalidSyntax, nil))
 		return nil
+	}
+	// Under load, no state and no DH before the initiator shows that it
+	// receives at its address: it must send our COOKIE back (§2.6).
+	if d.cookieRequired() {
+		n := m.Notify(message.NotifyCookie)
+		if n == nil || !d.cookies.valid(n.Data, nonce.Data, remote.Addr(), m.SPIi, time.Now()) {
+			c, err := d.cookies.make(nonce.Data, remote.Addr(), m.SPIi, time.Now(), d.opts.Rand)
+			if err == nil {
+				refuse(message.NewNotify(message.NotifyCookie, c))
+			}
+			return nil
+		}
 	}
 	offered := cryptoProposals(saPayload.Proposals)
 	// The first peer that may answer and shares a proposal: its
@@ -111,7 +123,8 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		return nil
 	}
 	sa := &ikeSA{cfg: cfg, spiI: m.SPIi, spiR: spi, remote: remote, state: stateInitDone, group: suite.DH,
-		ni: bytes.Clone(nonce.Data), msg1: raw}
+		ni: bytes.Clone(nonce.Data), msg1: raw, created: time.Now(), initFrom: remote}
+	sa.fragments = d.opts.FragmentSize > 0 && m.Notify(message.NotifyIKEv2FragmentationSupported) != nil
 	priv, pub, err := ikecrypto.GenerateKey(suite.DH, d.opts.Rand)
 	if err != nil {
 		return nil
@@ -133,6 +146,9 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		&message.Nonce{Data: sa.nr},
 	}
 	r.Payloads = append(r.Payloads, d.natDetection(sa)...)
+	if sa.fragments {
+		r.Payloads = append(r.Payloads, message.NewNotify(message.NotifyIKEv2FragmentationSupported, nil))
+	}
 	if cfg.Key != nil {
 		r.Payloads = append(r.Payloads, certReq(cfg.CAs), signatureHashes())
 	}
@@ -147,16 +163,20 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 	if sa.out, sa.in, err = sa.keys.SKCiphers(false); err != nil {
 		return nil
 	}
-	sa.msg2, sa.peerNext, sa.lastResponse = b, 1, b
+	sa.msg2, sa.peerNext, sa.lastResponse = b, 1, [][]byte{b}
 	d.sas[spi] = sa
 	d.halfOpen[halfOpenKey{sa.spiI, remote}] = sa
-	d.reply(remote, b)
+	d.reply(remote, sa.lastResponse)
 	return nil
 }
 
-func (d *Daemon) reply(remote netip.AddrPort, b []byte) {
-	if err := d.send(b, remote); err != nil {
-		d.log.Warn("IKE send", "to", remote, "err", err)
+// reply sends a message's datagrams.
+func (d *Daemon) reply(remote netip.AddrPort, datagrams [][]byte) {
+	for _, b := range datagrams {
+		if err := d.send(b, remote); err != nil {
+			d.log.Warn("IKE send", "to", remote, "err", err)
+			return
+		}
 	}
 }
 
@@ -164,19 +184,27 @@ func (d *Daemon) reply(remote netip.AddrPort, b []byte) {
 func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote netip.AddrPort) func() {
 	switch {
 	case m.MessageID+1 == sa.peerNext && sa.lastResponse != nil:
-		d.reply(sa.remote, sa.lastResponse) // a retransmission (§2.1)
+		// A retransmission (§2.1). Of a fragmented request, only
+		// fragment 1 triggers the answer, not every fragment (RFC 7383
+		// §2.6.1).
+		if fragmentNumber(m) <= 1 {
+			d.reply(sa.remote, sa.lastResponse)
+		}
 		return nil
 	case m.MessageID != sa.peerNext:
 		return nil // outside the window of one
 	}
-	if err := m.Decrypt(sa.in); err != nil {
-		d.log.Debug("IKE: a request does not decrypt", "peer", sa.cfg.Name, "exchange", m.Exchange, "err", err)
+	m, err := d.open(sa, m, &sa.reqFrag)
+	if err != nil {
+		d.log.Debug("IKE: a request does not decrypt", "peer", sa.cfg.Name, "err", err)
 		return nil // §2.21.2: a message that fails integrity is dropped silently
+	}
+	if m == nil {
+		return nil // more fragments to come
 	}
 	// An authentic request from a new address or port: the initiator moved
 	// to 4500 after IKE_SA_INIT (RFC 7296 §2.23), or its NAT mapping
 	// changed. Answer, and send ESP, there.
-	first := sa.remote
 	sa.remote = remote
 	sa.lastHeard = time.Now()
 	switch {
@@ -196,7 +224,7 @@ func (d *Daemon) handleRequest(sa *ikeSA, m *message.Message, raw []byte, remote
 		d.failLocked(sa, err)
 		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: %w", sa.cfg.Name, err)) }
 	}
-	delete(d.halfOpen, halfOpenKey{sa.spiI, first})
+	delete(d.halfOpen, halfOpenKey{sa.spiI, sa.initFrom})
 	sa.state, sa.established = stateEstablished, time.Now()
 	d.log.Info("IKE SA established", "peer", sa.cfg.Name, "role", "responder", "suite", sa.keys.Suite.String(), "child", childDesc)
 	return func() { d.notify(sa, nil) }
@@ -254,7 +282,7 @@ func (d *Daemon) answer(sa *ikeSA, m *message.Message, inner ...message.Payload)
 	}
 	r := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: m.Exchange,
 		Flags: flags, MessageID: m.MessageID}}
-	b, err := r.MarshalEncrypted(sa.out, inner)
+	b, err := d.seal(sa, r, inner)
 	if err != nil {
 		return err
 	}
