@@ -218,11 +218,11 @@ type ikeSA struct {
 	// ours may be in flight together.
 	fragments         bool
 	reqFrag, respFrag message.Reassembler
-	group      ikecrypto.DHGroup
-	ni, nr     []byte
-	msg1, msg2 []byte // the IKE_SA_INIT request and response, as sent: AUTH signs them
-	keys       *ikecrypto.Keys
-	out, in    *ikecrypto.SK
+	group             ikecrypto.DHGroup
+	ni, nr            []byte
+	msg1, msg2        []byte // the IKE_SA_INIT request and response, as sent: AUTH signs them
+	keys              *ikecrypto.Keys
+	out, in           *ikecrypto.SK
 
 	// Initiator: the request in flight and its retransmission timer.
 	nextID  uint32
