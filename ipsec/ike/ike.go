@@ -212,17 +212,18 @@ type ikeSA struct {
 	cookies    int    // initiator: how many times the responder asked for one
 	created    time.Time
 	initFrom   netip.AddrPort // responder: where the IKE_SA_INIT came from (the halfOpen key)
+	group      ikecrypto.DHGroup
+	ni, nr     []byte
+	msg1, msg2 []byte // the IKE_SA_INIT request and response, as sent: AUTH signs them
+	keys       *ikecrypto.Keys
+	out, in    *ikecrypto.SK
+
 	// fragments: both ends sent IKEV2_FRAGMENTATION_SUPPORTED; requests
 	// and responses then may come, and go, in SKF fragments (RFC 7383),
 	// reassembled apart since a request of the peer and the response to
 	// ours may be in flight together.
 	fragments         bool
 	reqFrag, respFrag message.Reassembler
-	group             ikecrypto.DHGroup
-	ni, nr            []byte
-	msg1, msg2        []byte // the IKE_SA_INIT request and response, as sent: AUTH signs them
-	keys              *ikecrypto.Keys
-	out, in           *ikecrypto.SK
 
 	// Initiator: the request in flight and its retransmission timer.
 	nextID  uint32
