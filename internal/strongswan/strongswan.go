@@ -59,6 +59,10 @@ type Options struct {
 	// 1280).
 	Fragmentation string
 	FragmentSize  int
+	// CookieThreshold is charon's cookie_threshold: the number of
+	// half-open IKE SAs at which it asks initiators for a COOKIE (0: its
+	// default, 10).
+	CookieThreshold int
 }
 
 // A Charon is a running charon.
@@ -95,6 +99,9 @@ var confTemplate = template.Must(template.New("strongswan.conf").Parse(`charon {
   load = random nonce kdf aesni openssl sha1 sha2 hmac pem pkcs1 pkcs8 x509 pubkey constraints curve25519 kernel-libipsec kernel-netlink socket-default vici
   port = 500
   port_nat_t = 4500
+  {{- if .CookieThreshold}}
+  cookie_threshold = {{.CookieThreshold}}
+  {{- end}}
   {{- if .FragmentSize}}
   fragment_size = {{.FragmentSize}}
   {{- end}}
@@ -330,6 +337,26 @@ func (c *Charon) WaitEstablished(timeout time.Duration) error {
 			return fmt.Errorf("strongswan: no established SAs after %v:\n%s\nlog:\n%s", timeout, out, c.Log())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill ends charon at once with SIGKILL (by PID) and waits for it: a peer
+// that is gone without a word, for dead peer detection to notice. The
+// TUN device of kernel-libipsec goes with the process.
+func (c *Charon) Kill() error {
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
+	if err := c.cmd.Process.Kill(); err != nil {
+		return fmt.Errorf("strongswan: kill charon: %w", err)
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("strongswan: charon did not exit on SIGKILL in 5 s")
 	}
 }
 

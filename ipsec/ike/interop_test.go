@@ -126,21 +126,45 @@ func spiHex(spi uint32) string { return fmt.Sprintf("0x%08x", spi) }
 // channel of OnEstablished results.
 func udpDaemon(t *testing.T, ns *netns.NS, local netip.Addr) (*ike.Daemon, *esp.Table, chan error) {
 	t.Helper()
-	var conn *net.UDPConn
-	if err := ns.Do(func() (err error) {
-		conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 4500)))
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	return udpDaemonOpts(t, ns, netip.AddrPortFrom(local, 4500), ike.Options{})
+}
+
+// udpDaemonOpts is udpDaemon at any port, with options. On port 4500 it
+// also answers on 500 (without the marker), where initiators start.
+func udpDaemonOpts(t *testing.T, ns *netns.NS, local netip.AddrPort, opts ike.Options) (*ike.Daemon, *esp.Table, chan error) {
+	t.Helper()
+	listen := func(at netip.AddrPort) *net.UDPConn {
+		var conn *net.UDPConn
+		if err := ns.Do(func() (err error) {
+			conn, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(at))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
 	}
-	t.Cleanup(func() { conn.Close() })
+	conn, conn500 := listen(local), (*net.UDPConn)(nil)
+	if local.Port() == 4500 {
+		conn500 = listen(netip.AddrPortFrom(local.Addr(), 500))
+	}
 	table := esp.NewTable(esp.TableOptions{})
 	t.Cleanup(table.Close)
 	result := make(chan error, 2)
+	opts.OnEstablished = func(_ string, err error) {
+		select {
+		case result <- err:
+		default:
+		}
+	}
 	d := ike.New(table, func(msg []byte, to netip.AddrPort) error {
+		if to.Port() == 500 && conn500 != nil {
+			_, err := conn500.WriteToUDPAddrPort(msg, to)
+			return err
+		}
 		_, err := conn.WriteToUDPAddrPort(append(make([]byte, esp.NonESPMarkerLen), msg...), to)
 		return err
-	}, ike.Options{OnEstablished: func(_ string, err error) { result <- err }})
+	}, opts)
 	go func() {
 		buf := make([]byte, 65536)
 		for {
@@ -153,5 +177,17 @@ func udpDaemon(t *testing.T, ns *netns.NS, local netip.Addr) (*ike.Daemon, *esp.
 			}
 		}
 	}()
+	if conn500 != nil {
+		go func() {
+			buf := make([]byte, 65536)
+			for {
+				n, from, err := conn500.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				d.Handle(append([]byte(nil), buf[:n]...), from)
+			}
+		}()
+	}
 	return d, table, result
 }
