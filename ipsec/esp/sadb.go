@@ -101,6 +101,12 @@ type SADB interface {
 	// once; the old pair's inbound SA keeps accepting until
 	// Delete(oldInSPI) (the peer's DELETE) or the grace period expires.
 	Replace(oldInSPI uint32, p Pair) error
+	// AddRetiring installs only p's inbound SA, as a replaced one: it
+	// accepts until Delete(p.In.SPI) or the grace period ends, and p.Out
+	// is never used. It is for the redundant CHILD_SA of a simultaneous
+	// rekey (RFC 7296 §2.8.1), which the peer may still send on until it
+	// deletes it.
+	AddRetiring(p Pair) error
 	// Delete removes the pair (or the retiring inbound SA) whose inbound SPI
 	// is inSPI and wipes its keys.
 	Delete(inSPI uint32) error
@@ -417,6 +423,37 @@ func (t *Table) Replace(oldInSPI uint32, p Pair) error {
 	// Lookups made from now on find the new SA; Zero waits for any Seal
 	// still running on the old one.
 	old.Out.Zero()
+	return nil
+}
+
+// AddRetiring installs p's inbound SA only, retiring from the start (see
+// SADB).
+func (t *Table) AddRetiring(p Pair) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	s := t.snap.Load()
+	if _, ok := s.inbound[p.In.SPI]; ok {
+		return fmt.Errorf("esp: add retiring: peer %q: inbound spi %#08x is in use", p.Peer, p.In.SPI)
+	}
+	e, err := t.newEntry(p)
+	if err != nil {
+		return err
+	}
+	e.Out.Zero()
+	e.Out, e.outRec = nil, nil
+	e.Retiring, e.RetireAt = true, t.opts.Now().Add(t.opts.Grace)
+	e.inRec.retiring.Store(true)
+	n := s.clone()
+	n.inbound[p.In.SPI] = e
+	n.retiring[p.In.SPI] = e
+	t.snap.Store(n)
+	delete(t.reserved, p.In.SPI)
 	return nil
 }
 

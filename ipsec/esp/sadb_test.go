@@ -235,6 +235,49 @@ func TestTableReplaceThenPeerDelete(t *testing.T) {
 	}
 }
 
+// TestTableAddRetiring: the redundant pair of a simultaneous rekey is
+// installed inbound-only: it opens what the peer still sends on it, never
+// becomes current, and goes on Delete or after the grace period.
+func TestTableAddRetiring(t *testing.T) {
+	tb, clk := newTestTable(t, TableOptions{Grace: 10 * time.Second})
+	if err := tb.Add(testTablePair("alice", 0x1001, 0x2001)); err != nil {
+		t.Fatal(err)
+	}
+	red := testTablePair("alice", 0x1005, 0x2005)
+	if err := tb.AddRetiring(red); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.AddRetiring(red); err == nil {
+		t.Fatal("the same inbound SPI installed twice")
+	}
+	if e, out := tb.Outbound("alice"); e.In.SPI() != 0x1001 || out.SPI() != 0x2001 {
+		t.Fatalf("the retiring pair became current: %+v", e)
+	}
+	peer, _ := NewSA(withSPI(red.In, 0x1005))
+	pkt, _ := peer.Seal(nil, testIPv4(t, 40))
+	in := tb.Inbound(0x1005)
+	if in == nil {
+		t.Fatal("no inbound SA")
+	}
+	if _, seq, err := in.Open(nil, pkt, v4a, v4b); err != nil || in.Accept(seq, 40) != nil {
+		t.Fatalf("the retiring inbound SA refused the peer's packet: %v", err)
+	}
+	if e := tb.InboundEntry(0x1005); !e.Retiring || e.Out != nil {
+		t.Fatalf("entry %+v", e)
+	}
+	clk.Advance(11 * time.Second)
+	tb.Tick(clk.Now())
+	if tb.Inbound(0x1005) != nil || tb.Current("alice") == nil {
+		t.Fatal("after the grace period: the retiring SA stayed, or the current pair went")
+	}
+	if err := tb.AddRetiring(testTablePair("alice", 0x1006, 0x2006)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.Delete(0x1006); err != nil || tb.Inbound(0x1006) != nil {
+		t.Fatalf("delete: %v", err)
+	}
+}
+
 func withSPI(c Config, spi uint32) Config {
 	c.SPI = spi
 	return c

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -105,15 +106,24 @@ func (d *Daemon) install(sa *ikeSA, suite ikecrypto.Suite, inSPI, outSPI uint32,
 			d.removeLocked(other)
 		}
 	}
-	return d.installKeys(sa, suite, nil, sa.ni, sa.nr, inSPI, outSPI, localTS, remoteTS, initiator, 0)
+	return d.installKeys(sa, suite, nil, sa.ni, sa.nr, inSPI, outSPI, localTS, remoteTS, initiator, placement{})
+}
+
+// placement says how installKeys puts a new pair into the SADB.
+type placement struct {
+	// replace, when not 0, is the inbound SPI of the current pair the new
+	// one takes over from: the SADB swaps outbound traffic to the new
+	// pair at once and keeps the old inbound SA until the DELETE
+	// (make-before-break).
+	replace uint32
+	// retiring installs the inbound SA only: the redundant pair of a
+	// rekey collision (§2.8.1), deleted soon by the end that created it.
+	retiring bool
 }
 
 // installKeys derives a CHILD_SA's keys from the exchange's nonces (and
-// DH secret, with PFS) and installs it; replace, when not 0, is the
-// inbound SPI of the CHILD_SA it rekeys: the SADB swaps outbound traffic
-// to the new pair at once and keeps the old inbound SA until the DELETE
-// (make-before-break).
-func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byte, inSPI, outSPI uint32, localTS, remoteTS []netip.Prefix, initiator bool, replace uint32) error {
+// DH secret, with PFS) and installs it where place says.
+func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byte, inSPI, outSPI uint32, localTS, remoteTS []netip.Prefix, initiator bool, place placement) error {
 	ck, err := sa.keys.ChildKeys(suite, gir, ni, nr)
 	if err != nil {
 		return err
@@ -144,9 +154,19 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 		in.AuthKey, out.AuthKey = nil, nil
 	}
 	pair := esp.Pair{Peer: sa.cfg.Name, Remote: sa.remote, LocalTS: localTS, RemoteTS: remoteTS, In: in, Out: out}
-	if replace != 0 {
-		err = d.sadb.Replace(replace, pair)
-	} else {
+	switch {
+	case place.retiring:
+		err = d.sadb.AddRetiring(pair)
+	case place.replace != 0:
+		err = d.sadb.Replace(place.replace, pair)
+		if errors.Is(err, esp.ErrUnknownSPI) {
+			// The pair it was to take over from is gone already: the
+			// peer's DELETE of a collision's redundant pair can overtake
+			// the answer that settles the collision here (§2.8.1). It is
+			// the only pair now.
+			err = d.sadb.Add(pair)
+		}
+	default:
 		err = d.sadb.Add(pair)
 	}
 	if err != nil {
@@ -221,12 +241,17 @@ func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
 	// Without REKEY_SA the request makes a new CHILD_SA (§1.3.1), as a
 	// peer does to restore one that expired.
 	var replace uint32
+	var col *collision
 	if rekey != nil {
 		oldOut := binary.BigEndian.Uint32(rekey.SPI)
 		found := false
-		for _, c := range sa.children {
+		for i, c := range sa.children {
 			if c.out == oldOut {
 				replace, found = c.in, true
+				col = sa.rekeys[c.in] // we are rekeying it too
+				if col == nil {
+					sa.children[i].replaced = true
+				}
 			}
 		}
 		if !found {
@@ -272,8 +297,20 @@ func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
 		return d.answer(sa, m, message.NewNotify(message.NotifyTemporaryFailure, nil))
 	}
 	peerSPI := binary.BigEndian.Uint32(chosen.SPI)
-	if err := d.installKeys(sa, suite, gir, nonce.Data, nr, spi, peerSPI, localTS, remoteTS, false, replace); err != nil {
+	place, ours := placement{replace: replace}, (*childRekey)(nil)
+	if col != nil {
+		// A simultaneous rekey (§2.8.1): ours and this one both replace
+		// the same CHILD_SA. If ours is done, both pairs are known now.
+		col.theirs = &childRekey{in: spi, ni: bytes.Clone(nonce.Data), nr: nr}
+		if col.ours != nil {
+			place, ours = d.settleCollision(sa, replace, col)
+		}
+	}
+	if err := d.installKeys(sa, suite, gir, nonce.Data, nr, spi, peerSPI, localTS, remoteTS, false, place); err != nil {
 		return d.answer(sa, m, message.NewNotify(message.NotifyTemporaryFailure, nil))
+	}
+	if ours != nil {
+		d.deleteRedundant(sa, ours.in)
 	}
 	reply := []message.Payload{
 		&message.SA{Proposals: []message.Proposal{{Number: chosen.Number, Protocol: message.ProtocolESP, SPI: spiBytes(spi), Transforms: wireTransforms(suite.ESPProposal())}}},

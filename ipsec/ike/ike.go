@@ -237,6 +237,9 @@ type ikeSA struct {
 
 	childSPI uint32      // our inbound SPI of the first CHILD_SA, while IKE_AUTH runs
 	children []childPair // the CHILD_SAs of this IKE SA
+	// rekeys are the CHILD_SAs we are rekeying, by old inbound SPI, to
+	// notice and settle a simultaneous rekey by the peer (§2.8.1).
+	rekeys map[uint32]*collision
 
 	// Requests we start once established (CREATE_CHILD_SA, INFORMATIONAL):
 	// pending handles the response of the one in flight; queue holds the
@@ -244,6 +247,20 @@ type ikeSA struct {
 	lastHeard       time.Time // the last authentic message from the peer
 	established     time.Time
 	rekeying        bool // an IKE SA rekey of ours is under way
+	// rekeyAfter is when, after established, we rekey the IKE SA:
+	// RekeyTime less 0-10% at random, so that two peers with the same
+	// setting rarely collide (§2.8.2). Set on the first Tick.
+	rekeyAfter time.Duration
+	// ikeRekeys tracks our rekey of this IKE SA, to settle a simultaneous
+	// one by the peer (§2.8.2).
+	ikeRekeys *ikeCollision
+	// collidedWith is, on a new IKE SA that the peer's rekey made while
+	// our rekey of the same IKE SA was under way, that old IKE SA, until
+	// the collision is settled.
+	collidedWith *ikeSA
+	// deleting: our DELETE of this IKE SA is out; if it goes unanswered
+	// (the peer removed the SA first), the SA goes quietly.
+	deleting bool
 	pending         func(*message.Message)
 	pendingExchange message.ExchangeType
 	queue           []func()
@@ -254,7 +271,8 @@ type ikeSA struct {
 type childPair struct {
 	in, out           uint32
 	localTS, remoteTS []netip.Prefix
-	rekeying          bool
+	rekeying          bool // we started a rekey of it
+	replaced          bool // the peer rekeyed it: only its DELETE is to come
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
@@ -384,6 +402,11 @@ func (d *Daemon) transmit(sa *ikeSA) {
 	sa.timer = time.AfterFunc(wait, func() {
 		d.mu.Lock()
 		if sa.request == nil || sa.state == stateFailed {
+			d.mu.Unlock()
+			return
+		}
+		if sa.tries >= d.opts.Tries && sa.deleting {
+			d.removeLocked(sa)
 			d.mu.Unlock()
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -25,7 +26,7 @@ func (d *Daemon) Lifetime(ev esp.Event) {
 	}
 	switch ev.Kind {
 	case esp.EventSoftExpire:
-		if sa.children[i].rekeying {
+		if sa.children[i].rekeying || sa.children[i].replaced {
 			return
 		}
 		sa.children[i].rekeying = true
@@ -86,8 +87,12 @@ func (d *Daemon) request(sa *ikeSA, exchange message.ExchangeType, inner []messa
 	return nil
 }
 
-// sendRekey starts a CREATE_CHILD_SA that rekeys old (§1.3.3).
+// sendRekey starts a CREATE_CHILD_SA that rekeys old (§1.3.3), unless
+// the peer rekeyed it while this waited in the queue.
 func (d *Daemon) sendRekey(sa *ikeSA, old childPair) {
+	if i := slices.IndexFunc(sa.children, func(c childPair) bool { return c.in == old.in }); i < 0 || sa.children[i].replaced {
+		return
+	}
 	spi, err := d.sadb.AllocateSPI()
 	if err != nil {
 		d.log.Warn("rekey: allocate SPI", "peer", sa.cfg.Name, "err", err)
@@ -113,8 +118,13 @@ func (d *Daemon) sendRekey(sa *ikeSA, old childPair) {
 		inner = append(inner, &message.KE{Group: message.DHGroup(props[0].DH[0]), Data: pub})
 	}
 	inner = append(inner, message.NewTS(false, old.localTS...), message.NewTS(true, old.remoteTS...))
+	if sa.rekeys == nil {
+		sa.rekeys = map[uint32]*collision{}
+	}
+	sa.rekeys[old.in] = &collision{}
 	err = d.request(sa, message.CreateChildSA, inner, func(m *message.Message) {
 		if err := d.rekeyResponse(sa, old, spi, ni, priv, m); err != nil {
+			delete(sa.rekeys, old.in)
 			d.log.Warn("CHILD_SA rekey failed; the old SA stays until it expires", "peer", sa.cfg.Name, "err", err)
 			for i := range sa.children {
 				if sa.children[i].in == old.in {
@@ -163,23 +173,36 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 		return fmt.Errorf("the responder's traffic selectors are outside ours")
 	}
 	peerSPI := binary.BigEndian.Uint32(saPayload.Proposals[0].SPI)
-	if err := d.installKeys(sa, suite, gir, ni, nonce.Data, spi, peerSPI, localTS, remoteTS, true, old.in); err != nil {
+	ours := &childRekey{in: spi, ni: ni, nr: bytes.Clone(nonce.Data)}
+	place, redundant := placement{replace: old.in}, false
+	if col := sa.rekeys[old.in]; col != nil {
+		col.ours = ours
+		if col.theirs != nil {
+			// The peer rekeyed the same CHILD_SA and its pair is current
+			// (§2.8.1): settle it now.
+			delete(sa.rekeys, old.in)
+			if redundant = col.oursRedundant(); redundant {
+				d.log.Info("CHILD_SA rekey collision: ours is redundant, deleting it", "peer", sa.cfg.Name, "spi", spi)
+				place = placement{retiring: true}
+			} else {
+				d.log.Info("CHILD_SA rekey collision: the peer's is redundant", "peer", sa.cfg.Name, "spi", col.theirs.in)
+				place = placement{replace: col.theirs.in}
+			}
+		}
+	}
+	if err := d.installKeys(sa, suite, gir, ni, nonce.Data, spi, peerSPI, localTS, remoteTS, true, place); err != nil {
 		return err
 	}
 	d.log.Info("CHILD_SA rekeyed", "peer", sa.cfg.Name, "child", childString(suite, spi, peerSPI, localTS, remoteTS))
+	if redundant {
+		d.deleteRedundant(sa, spi)
+	}
 	// Delete the old pair: the peer answers with the DELETE of its side.
 	d.enqueue(sa, func() {
 		del := &message.Delete{Protocol: message.ProtocolESP, SPIs: []uint32{old.in}}
 		d.request(sa, message.Informational, []message.Payload{del}, func(*message.Message) {
-			if err := d.sadb.Delete(old.in); err != nil {
-				d.log.Debug("delete the rekeyed CHILD_SA", "peer", sa.cfg.Name, "err", err)
-			}
-			for i, c := range sa.children {
-				if c.in == old.in {
-					sa.children = append(sa.children[:i], sa.children[i+1:]...)
-					break
-				}
-			}
+			delete(sa.rekeys, old.in) // a rekey of it by the peer now finds nothing
+			d.forgetChild(sa, old.in)
 		})
 	})
 	return nil
@@ -201,7 +224,11 @@ func (d *Daemon) Tick(now time.Time) {
 			delete(d.halfOpen, halfOpenKey{sa.spiI, sa.initFrom})
 			continue
 		}
-		if r := sa.cfg.RekeyTime; r > 0 && sa.state == stateEstablished && !sa.rekeying && now.Sub(sa.established) >= r {
+		if r := sa.cfg.RekeyTime; r > 0 && sa.rekeyAfter == 0 {
+			jitter, _ := d.random(1)
+			sa.rekeyAfter = r - r/10*time.Duration(jitter[0])/255
+		}
+		if sa.rekeyAfter > 0 && sa.state == stateEstablished && !sa.rekeying && !sa.deleting && now.Sub(sa.established) >= sa.rekeyAfter {
 			sa.rekeying = true
 			d.enqueue(sa, func() { d.sendRekeyIKE(sa) })
 			continue
@@ -340,6 +367,13 @@ func (d *Daemon) rekeyIKE(old *ikeSA, m *message.Message, saPayload *message.SA,
 	old.children = nil // they belong to the new IKE SA now
 	d.sas[spi] = n
 	d.log.Info("IKE SA rekeyed by the peer", "peer", old.cfg.Name, "suite", suite.String())
+	if col := old.ikeRekeys; col != nil {
+		// We are rekeying it too (§2.8.2).
+		col.theirs, n.collidedWith = n, old
+		if col.ours != nil {
+			d.settleIKECollision(old, col)
+		}
+	}
 	return nil
 }
 
@@ -366,16 +400,17 @@ func (d *Daemon) sendRekeyIKE(old *ikeSA) {
 		&message.KE{Group: message.DHGroup(group), Data: pub},
 	}
 	d.sas[spi] = &ikeSA{cfg: old.cfg, initiator: true, spiI: spi, state: stateInitSent, remote: old.remote} // reserve the SPI
+	old.ikeRekeys = &ikeCollision{}
 	err = d.request(old, message.CreateChildSA, inner, func(m *message.Message) {
 		delete(d.sas, spi)
 		if err := d.rekeyIKEResponse(old, spi, ni, priv, m); err != nil {
 			d.log.Warn("IKE SA rekey failed; the old IKE SA stays", "peer", old.cfg.Name, "err", err)
-			old.rekeying = false
+			old.rekeying, old.ikeRekeys = false, nil
 		}
 	})
 	if err != nil {
 		delete(d.sas, spi)
-		old.rekeying = false
+		old.rekeying, old.ikeRekeys = false, nil
 	}
 }
 
@@ -411,11 +446,18 @@ func (d *Daemon) rekeyIKEResponse(old *ikeSA, spi uint64, ni []byte, priv *ikecr
 	old.children = nil
 	d.sas[spi] = n
 	d.log.Info("IKE SA rekeyed", "peer", old.cfg.Name, "suite", suite.String())
-	// Delete the old IKE SA on itself (§1.4.1).
-	d.enqueue(old, func() {
-		d.request(old, message.Informational, []message.Payload{&message.Delete{Protocol: message.ProtocolIKE}}, func(*message.Message) {
-			d.removeLocked(old)
-		})
-	})
+	if col := old.ikeRekeys; col != nil {
+		col.ours = n
+		if col.theirs != nil {
+			d.settleIKECollision(old, col)
+		}
+	}
+	// Delete the old IKE SA on itself (§1.4.1). In a collision the peer
+	// does too; if its DELETE came first, the old SA just goes.
+	if old.deleting {
+		d.removeLocked(old)
+		return nil
+	}
+	d.deleteIKE(old)
 	return nil
 }

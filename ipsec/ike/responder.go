@@ -329,6 +329,22 @@ func (d *Daemon) informational(sa *ikeSA, m *message.Message) func() {
 	}
 	if ikeGone {
 		d.answer(sa, m)
+		if sa.ikeRekeys != nil && sa.pending != nil && sa.pendingExchange == message.CreateChildSA {
+			// Our rekey of it crossed the peer's, which is done (§2.8.2):
+			// the answer to ours is still to come and settles which new
+			// IKE SA stays. The old one goes then.
+			sa.deleting = true
+			return nil
+		}
+		if old := sa.collidedWith; old != nil && old.ikeRekeys != nil {
+			// The peer settled a collision before we did, and this new
+			// IKE SA of its exchange lost: the CHILD_SAs go back to the
+			// old IKE SA, whose rekey of ours is still to be answered
+			// (§2.8.2).
+			old.children = append(old.children, sa.children...)
+			sa.children = nil
+			old.ikeRekeys.theirs = nil
+		}
 		d.log.Info("IKE SA deleted by the peer", "peer", sa.cfg.Name)
 		d.removeLocked(sa)
 		return nil
