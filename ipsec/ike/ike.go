@@ -244,9 +244,9 @@ type ikeSA struct {
 	// Requests we start once established (CREATE_CHILD_SA, INFORMATIONAL):
 	// pending handles the response of the one in flight; queue holds the
 	// ones waiting for it (window of one, RFC 7296 §2.3).
-	lastHeard       time.Time // the last authentic message from the peer
-	established     time.Time
-	rekeying        bool // an IKE SA rekey of ours is under way
+	lastHeard   time.Time // the last authentic message from the peer
+	established time.Time
+	rekeying    bool // an IKE SA rekey of ours is under way
 	// rekeyAfter is when, after established, we rekey the IKE SA:
 	// RekeyTime less 0-10% at random, so that two peers with the same
 	// setting rarely collide (§2.8.2). Set on the first Tick.
@@ -260,7 +260,7 @@ type ikeSA struct {
 	collidedWith *ikeSA
 	// deleting: our DELETE of this IKE SA is out; if it goes unanswered
 	// (the peer removed the SA first), the SA goes quietly.
-	deleting bool
+	deleting        bool
 	pending         func(*message.Message)
 	pendingExchange message.ExchangeType
 	queue           []func()
