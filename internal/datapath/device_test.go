@@ -145,6 +145,63 @@ func TestDeviceSelectorMismatch(t *testing.T) {
 	}
 }
 
+// TestDeviceNegotiatedSelectors: the SAs' selectors, as IKE negotiated
+// them, bound the traffic, not the peer's configured subnets: with SAs
+// narrowed to halves of the subnets, a packet from the other half is not
+// sent, and one that arrives anyway is dropped.
+func TestDeviceNegotiatedSelectors(t *testing.T) {
+	m := newMemPair(t, esp.AESGCM16, 36)
+	half := func(s string) []netip.Prefix { return []netip.Prefix{netip.MustParsePrefix(s)} }
+	for _, x := range []struct {
+		dev           *Device
+		peer          string
+		local, remote string
+		oldIn, in     uint32
+		out           uint32
+		inKey, outKey byte
+	}{
+		{m.a, "b", "198.19.1.0/25", "198.19.2.0/25", 0x2001, 0x2002, 0x1002, 2, 1},
+		{m.b, "a", "198.19.2.0/25", "198.19.1.0/25", 0x1001, 0x1002, 0x2002, 1, 2},
+	} {
+		mk := func(spi uint32, fill byte) esp.Config {
+			return esp.Config{SPI: spi, Mode: esp.ModeTunnel, Algorithm: esp.AESGCM16, Key: bytes.Repeat([]byte{fill}, 36)}
+		}
+		cur := x.dev.sad.Current(x.peer)
+		if err := x.dev.sad.Replace(x.oldIn, esp.Pair{Peer: x.peer, Remote: cur.Remote, LocalTS: half(x.local), RemoteTS: half(x.remote),
+			In: mk(x.in, x.inKey), Out: mk(x.out, x.outKey)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in, out := netip.MustParseAddr("198.19.1.2"), netip.MustParseAddr("198.19.1.200") // inside and outside A's half
+	podB := netip.MustParseAddr("198.19.2.2")
+	ping := tuntest.Ping(podB, in)
+	m.tunA.Outbound <- ping
+	expectPacket(t, m.tunB.Inbound, ping)
+	// Configured, not negotiated: A does not send it...
+	m.tunA.Outbound <- tuntest.Ping(podB, out)
+	deadline := time.Now().Add(5 * time.Second)
+	for m.a.Status().Peers[0].Drops["no-policy"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("A's drops %v %v", m.a.Status().Drops, m.a.Status().Peers[0].Drops)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// ...and B drops it when a peer sends it anyway.
+	pkt, err := m.a.sad.Current("b").Out.Seal(nil, tuntest.Ping(podB, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.a.bind.Send([][]byte{pkt}, m.a.state.Load().peers["b"].ep); err != nil {
+		t.Fatal(err)
+	}
+	for m.b.Status().Peers[0].Drops["selector-mismatch"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("B's drops %v", m.b.Status().Peers[0].Drops)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // discard is a TUN device and a bind that swallow everything, for the
 // hot-path benchmarks.
 type discard struct{}

@@ -18,6 +18,7 @@ type recvBatch struct {
 	sizes []int
 	eps   []conn.Endpoint
 	sa    []*esp.SA
+	entry []*esp.Entry // the pair sa belongs to: its negotiated selectors
 	peer  []*peerState
 	inner [][]byte // the opened inner packet, anywhere in store[i]
 	seq   []uint64
@@ -31,7 +32,7 @@ type recvBatch struct {
 func newRecvBatch(local netip.Addr) *recvBatch {
 	b := &recvBatch{
 		store: make([][]byte, batchSize), bufs: make([][]byte, batchSize), sizes: make([]int, batchSize),
-		eps: make([]conn.Endpoint, batchSize), sa: make([]*esp.SA, batchSize), peer: make([]*peerState, batchSize),
+		eps: make([]conn.Endpoint, batchSize), sa: make([]*esp.SA, batchSize), entry: make([]*esp.Entry, batchSize), peer: make([]*peerState, batchSize),
 		inner: make([][]byte, batchSize), seq: make([]uint64, batchSize), err: make([]error, batchSize),
 		tun: make([][]byte, 0, batchSize), local: local, fj: newForkJoin(),
 	}
@@ -134,7 +135,7 @@ func (d *Device) receive(b *recvBatch, n int) {
 func (d *Device) decapsulate(b *recvBatch, n int) {
 	rt := d.state.Load()
 	for i := 0; i < n; i++ {
-		b.sa[i], b.peer[i], b.err[i], b.inner[i] = nil, nil, nil, nil
+		b.sa[i], b.entry[i], b.peer[i], b.err[i], b.inner[i] = nil, nil, nil, nil, nil
 		pkt := b.bufs[i][:b.sizes[i]]
 		if len(pkt) == 0 {
 			continue
@@ -161,7 +162,7 @@ func (d *Device) decapsulate(b *recvBatch, n int) {
 			d.drops.add(dropUnknownSPI, 1)
 			continue
 		}
-		b.sa[i], b.peer[i] = e.In, p
+		b.sa[i], b.entry[i], b.peer[i] = e.In, e, p
 	}
 
 	d.workers.run(b.fj, b, n)
@@ -193,7 +194,9 @@ func (d *Device) decapsulate(b *recvBatch, n int) {
 			p.drops.add(dropMalformed, 1)
 			continue
 		}
-		if !covers(p.cfg.RemoteSubnets, src) || !covers(p.cfg.LocalSubnets, dst) {
+		// The SA's selectors, as negotiated (IKE may have narrowed the
+		// configured subnets), not the peer's configuration.
+		if !b.entry[i].AllowsInbound(src, dst) {
 			p.drops.add(dropSelector, 1)
 			continue
 		}

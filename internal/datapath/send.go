@@ -158,6 +158,12 @@ func (d *Device) seal(b *sendBatch, n int) {
 			p.drops.add(dropNoSA, 1)
 			continue
 		}
+		if !e.AllowsOutbound(src, dst) {
+			// Inside the configured subnets, outside what IKE negotiated:
+			// the peer would drop it.
+			p.drops.add(dropNoPolicy, 1)
+			continue
+		}
 		b.sa[i], b.peer[i] = e.Out, p
 	}
 	d.workers.run(b.fj, b, n)
