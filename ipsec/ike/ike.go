@@ -3,20 +3,27 @@
 // through the SA database contract (esp.SADB). Messages are encoded by
 // ipsec/ike/message and protected by ipsec/ike/ikecrypto.
 //
-// This first part does the two exchanges that create an IKE SA and its
-// first CHILD_SA, as initiator and as responder:
+// The exchanges, as initiator and as responder:
 //
-//	IKE_SA_INIT  HDR, SAi1, KEi, Ni, N(NAT_DETECTION_*)  -->
-//	             <--  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_*)
-//	IKE_AUTH     HDR, SK {IDi, AUTH, SAi2, TSi, TSr, N(INITIAL_CONTACT)}  -->
-//	             <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
+//	IKE_SA_INIT      HDR, SAi1, KEi, Ni, N(NAT_DETECTION_*), N(FRAGMENTATION_SUPPORTED)  -->
+//	                 <--  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_*), N(FRAGMENTATION_SUPPORTED)
+//	IKE_AUTH         HDR, SK {IDi, [CERT,] [CERTREQ,] AUTH, SAi2, TSi, TSr, N(INITIAL_CONTACT)}  -->
+//	                 <--  HDR, SK {IDr, [CERT,] AUTH, SAr2, TSi, TSr}
+//	CREATE_CHILD_SA  CHILD_SA rekey (N(REKEY_SA), optional KE for PFS), a new CHILD_SA, IKE SA rekey
+//	INFORMATIONAL    DELETE, dead peer detection
 //
-// with pre-shared keys, retransmission of requests and answers to
-// duplicate requests from a cache (RFC 7296 §2.1). The whole exchange runs
-// on the ESP port (4500) behind the non-ESP marker (RFC 3948 §2.2, RFC
-// 7296 §2.23): the datapath is ESP in UDP, so encapsulation is always on.
-// CREATE_CHILD_SA (rekeying), INFORMATIONAL (DELETE, dead peer
-// detection), cookies and certificates come next.
+// with pre-shared keys or certificates (RFC 7427 signatures), cookies
+// when half-open IKE SAs pile up (§2.6), INVALID_KE_PAYLOAD retries,
+// fragmentation of large encrypted messages (RFC 7383), retransmission
+// with backoff and answers to duplicate requests from a cache (§2.1), and
+// simultaneous rekeys settled by their nonces (§2.8.1, §2.8.2, in
+// collision.go). A responder picks the peer configuration by the identity
+// the initiator proves, so many identities may share one address.
+//
+// Everything runs on the ESP port (4500) behind the non-ESP marker (RFC
+// 3948 §2.2, RFC 7296 §2.23) once an initiator has moved there: the
+// datapath is ESP in UDP, so encapsulation is always on (we signal a NAT,
+// as strongSwan's encap = yes does).
 package ike
 
 import (
