@@ -28,33 +28,9 @@ func TestChildRekeyCollision(t *testing.T) {
 			o.Logger = slog.New(slog.NewTextHandler(logs[which], nil))
 		})
 		establish(t, na, nb)
-		// Hold the two rekey requests until both are sent, then deliver
-		// them together: they cross. Hold the two responses the same way,
-		// so that each end answers the other's request before it hears
-		// the answer to its own.
-		var mu sync.Mutex
-		held := map[bool][]func(){}
-		n.tap = func(msg []byte, from, to netip.AddrPort) bool {
-			m, err := message.Parse(msg)
-			if err != nil || m.Exchange != message.CreateChildSA {
-				return false
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			kind := m.IsResponse()
-			if len(held[kind]) >= 2 {
-				return false
-			}
-			dst := n.nodes[to]
-			b := append([]byte(nil), msg...)
-			held[kind] = append(held[kind], func() { dst.d.Handle(b, from) })
-			if len(held[kind]) == 2 {
-				for _, f := range held[kind] {
-					go f()
-				}
-			}
-			return true
-		}
+		// Requests and responses cross: each end answers the other's
+		// request before it hears the answer to its own.
+		n.tap = crossing(n, message.CreateChildSA)
 		ea, eb := na.table.Current("peer"), nb.table.Current("peer")
 		na.d.Lifetime(esp.Event{Kind: esp.EventSoftExpire, Peer: "peer", InSPI: ea.In.SPI(), OutSPI: ea.Out.SPI()})
 		nb.d.Lifetime(esp.Event{Kind: esp.EventSoftExpire, Peer: "peer", InSPI: eb.In.SPI(), OutSPI: eb.Out.SPI()})
@@ -102,6 +78,35 @@ func TestChildRekeyCollision(t *testing.T) {
 	}
 }
 
+// crossing returns a tap that holds the first two requests of an exchange
+// type until both are sent, then delivers them together, and the same
+// with the first two responses: the two ends' exchanges cross.
+func crossing(n *net2, exchange message.ExchangeType) func([]byte, netip.AddrPort, netip.AddrPort) bool {
+	var mu sync.Mutex
+	held := map[bool][]func(){}
+	return func(msg []byte, from, to netip.AddrPort) bool {
+		m, err := message.Parse(msg)
+		if err != nil || m.Exchange != exchange {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		kind := m.IsResponse()
+		if len(held[kind]) >= 2 {
+			return false
+		}
+		dst := n.nodes[to]
+		b := append([]byte(nil), msg...)
+		held[kind] = append(held[kind], func() { dst.d.Handle(b, from) })
+		if len(held[kind]) == 2 {
+			for _, f := range held[kind] {
+				go f()
+			}
+		}
+		return true
+	}
+}
+
 // lockedLog is a log sink safe for concurrent use.
 type lockedLog struct {
 	mu sync.Mutex
@@ -136,29 +141,7 @@ func TestIKERekeyCollision(t *testing.T) {
 			o.Logger = slog.New(slog.NewTextHandler(logs[which], nil))
 		})
 		establish(t, na, nb)
-		var mu sync.Mutex
-		held := map[bool][]func(){}
-		n.tap = func(msg []byte, from, to netip.AddrPort) bool {
-			m, err := message.Parse(msg)
-			if err != nil || m.Exchange != message.CreateChildSA {
-				return false
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			kind := m.IsResponse()
-			if len(held[kind]) >= 2 {
-				return false
-			}
-			dst := n.nodes[to]
-			b := append([]byte(nil), msg...)
-			held[kind] = append(held[kind], func() { dst.d.Handle(b, from) })
-			if len(held[kind]) == 2 {
-				for _, f := range held[kind] {
-					go f()
-				}
-			}
-			return true
-		}
+		n.tap = crossing(n, message.CreateChildSA)
 		before := na.d.Status()[0].SPIi
 		later := time.Now().Add(time.Hour)
 		na.d.Tick(later)

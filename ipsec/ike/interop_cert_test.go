@@ -64,17 +64,7 @@ func TestPrivilegedStrongSwanCertificates(t *testing.T) {
 			if err := d.Initiate("b"); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case err := <-result:
-				if err != nil {
-					t.Fatalf("rampart: %v\ncharon:\n%s", err, charon.Log())
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatalf("no result in 15 s\ncharon:\n%s", charon.Log())
-			}
-			if err := charon.WaitEstablished(5 * time.Second); err != nil {
-				t.Fatal(err)
-			}
+			waitEstablished(t, result, charon)
 			for _, s := range c.theirLog {
 				if !strings.Contains(charon.Log(), s) {
 					t.Errorf("charon did not log %q:\n%s", s, charon.Log())

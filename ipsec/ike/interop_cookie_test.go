@@ -41,24 +41,9 @@ func TestPrivilegedStrongSwanCookies(t *testing.T) {
 		addPeer(t, d, "b", a.UnderlayAddr4.Addr(), b.UnderlayAddr4.Addr(), psk, ikeP, espP, a.Subnet4(), b.Subnet4())
 		return sites, charon, d, result
 	}
-	waitResult := func(t *testing.T, result chan error, charon *strongswan.Charon) {
-		t.Helper()
-		select {
-		case err := <-result:
-			if err != nil {
-				t.Fatalf("rampart: %v\ncharon:\n%s", err, charon.Log())
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatalf("no result in 15 s\ncharon:\n%s", charon.Log())
-		}
-		if err := charon.WaitEstablished(5 * time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-
 	t.Run("strongswan initiates", func(t *testing.T) {
 		_, charon, _, result := setup(t, true, 0)
-		waitResult(t, result, charon)
+		waitEstablished(t, result, charon)
 		if !strings.Contains(charon.Log(), "N(COOKIE)") {
 			t.Errorf("charon was not asked for a cookie:\n%s", charon.Log())
 		}
@@ -99,7 +84,7 @@ func TestPrivilegedStrongSwanCookies(t *testing.T) {
 		if err := d.Initiate("b"); err != nil {
 			t.Fatal(err)
 		}
-		waitResult(t, result, charon)
+		waitEstablished(t, result, charon)
 		if !strings.Contains(charon.Log(), "N(COOKIE)") {
 			t.Errorf("charon did not ask for a cookie:\n%s", charon.Log())
 		}
@@ -120,6 +105,23 @@ func addPeer(t *testing.T, d *ike.Daemon, name string, local, remote netip.Addr,
 	remoteID, _ := ikecrypto.ParseIdentity(remote.String())
 	if err := d.AddPeer(ike.Config{Name: name, Remote: netip.AddrPortFrom(remote, 4500), LocalID: localID, RemoteID: remoteID,
 		PSK: []byte(psk), IKEProposals: ikeP, ESPProposals: espP, LocalTS: []netip.Prefix{localTS}, RemoteTS: []netip.Prefix{remoteTS}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitEstablished waits for our daemon's result, which must be success,
+// then for strongSwan's SAs.
+func waitEstablished(t *testing.T, result chan error, charon *strongswan.Charon) {
+	t.Helper()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("rampart: %v\ncharon:\n%s", err, charon.Log())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no result in 15 s\ncharon:\n%s", charon.Log())
+	}
+	if err := charon.WaitEstablished(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
