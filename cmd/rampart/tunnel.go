@@ -190,9 +190,14 @@ func printStatus(w io.Writer, st *datapath.Status) {
 			fmt.Fprintf(w, "  IKE SA %s_i %s_r: %s, %s%s, %s, %d CHILD_SA(s), peer at %s\n", s.SPIi, s.SPIr, s.Role, s.State, age, s.Suite, s.ChildSAs, s.Remote)
 		}
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  SA\tSPI\tALGORITHM\tPACKETS\tBYTES\tAUTH-FAILED\tREPLAYS")
+		fmt.Fprintln(tw, "  SA\tSPI\tALGORITHM\tAGE\tPACKETS\tBYTES\tAUTH-FAILED\tREPLAYS")
 		for _, sa := range p.SAs {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%d\n", sa.Direction, sa.SPI, sa.Algorithm, sa.Stats.Packets, sa.Stats.Bytes, sa.Stats.AuthFailures, sa.Stats.Replays)
+			dir := sa.Direction
+			if sa.Retiring {
+				dir += " (retiring)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", dir, sa.SPI, sa.Algorithm, time.Since(sa.Created).Round(time.Second),
+				sa.Stats.Packets, sa.Stats.Bytes, sa.Stats.AuthFailures, sa.Stats.Replays)
 		}
 		tw.Flush()
 	}

@@ -53,7 +53,11 @@ type SAStatus struct {
 	Direction string    `json:"direction"`
 	SPI       string    `json:"spi"`
 	Algorithm string    `json:"algorithm"`
-	Stats     esp.Stats `json:"stats"`
+	Created   time.Time `json:"created"`
+	// Retiring: replaced by a rekey, still accepting until the peer's
+	// DELETE or the grace period.
+	Retiring bool      `json:"retiring,omitempty"`
+	Stats    esp.Stats `json:"stats"`
 }
 
 // Status reads the device's state.
@@ -77,10 +81,12 @@ func (d *Device) Status() Status {
 				continue
 			}
 			if e.Out != nil {
-				ps.SAs = append(ps.SAs, SAStatus{"outbound", fmt.Sprintf("%#x", e.Out.SPI()), string(e.Pair.Out.Algorithm), e.Out.Stats()})
+				ps.SAs = append(ps.SAs, SAStatus{Direction: "outbound", SPI: fmt.Sprintf("%#x", e.Out.SPI()),
+					Algorithm: string(e.Pair.Out.Algorithm), Created: e.Created, Stats: e.Out.Stats()})
 			}
 			if e.In != nil {
-				ps.SAs = append(ps.SAs, SAStatus{"inbound", fmt.Sprintf("%#x", e.In.SPI()), string(e.Pair.In.Algorithm), e.In.Stats()})
+				ps.SAs = append(ps.SAs, SAStatus{Direction: "inbound", SPI: fmt.Sprintf("%#x", e.In.SPI()),
+					Algorithm: string(e.Pair.In.Algorithm), Created: e.Created, Retiring: e.Retiring, Stats: e.In.Stats()})
 			}
 		}
 		for _, s := range ikeSAs {
