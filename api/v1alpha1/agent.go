@@ -1,0 +1,83 @@
+package v1alpha1
+
+// Agent configures `rampart agent`, which runs on every node: it enforces
+// NetworkPolicy for the node's pods in nftables and carries pod traffic to
+// the other nodes through IKEv2-keyed ESP.
+//
+//	apiVersion: rampart.dev/v1alpha1
+//	kind: Agent
+//	metadata: {name: node-1}
+//	spec: {...}
+type Agent struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   ObjectMeta `json:"metadata"`
+	Spec       AgentSpec  `json:"spec"`
+}
+
+// AgentSpec is one node's configuration.
+type AgentSpec struct {
+	// NodeName is this node's name: the name its certificate carries (as
+	// a DNS name) and the one pods' spec.nodeName refers to.
+	NodeName string `json:"nodeName"`
+	// UnderlayAddress is the node's address on the network between nodes:
+	// the source of IKE and ESP, and the node's own traffic selector.
+	UnderlayAddress string `json:"underlayAddress"`
+	// PodCIDR is the block the node's pods get their addresses from.
+	PodCIDR string `json:"podCIDR"`
+	// Nodes are the other nodes of the cluster.
+	Nodes []NodeSpec `json:"nodes,omitempty"`
+	// Encryption of pod traffic between nodes.
+	Encryption EncryptionSpec `json:"encryption"`
+	// Policy says where the cluster's objects come from.
+	Policy PolicySourceSpec `json:"policy"`
+	// ControlSocket is the Unix socket `rampart agent status` reads.
+	ControlSocket string `json:"controlSocket"`
+}
+
+// NodeSpec is another node: its name, underlay address and pod CIDR. A
+// node may claim only its own pod CIDR and address in IKE (traffic
+// selectors are checked against this list), so one compromised node cannot
+// receive another node's pod traffic.
+type NodeSpec struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	PodCIDR string `json:"podCIDR"`
+}
+
+// EncryptionSpec is how pod traffic between nodes is protected.
+type EncryptionSpec struct {
+	// Mode is "ipsec" (the default) or "off".
+	Mode string `json:"mode,omitempty"`
+	// Enforce (default true): pod traffic to and from other nodes passes
+	// only through an ESP SA of the node that owns the peer pod's CIDR,
+	// and is dropped, never sent in clear, while there is none (also while
+	// the agent is down).
+	Enforce *bool `json:"enforce,omitempty"`
+	// Device is the TUN device of the datapath (default "rampart0").
+	Device string `json:"device,omitempty"`
+	// CAFile signs every node's certificate; CertFile (naming NodeName)
+	// and KeyFile are this node's. Key files must be readable by their
+	// owner only.
+	CAFile   string `json:"caFile"`
+	CertFile string `json:"certFile"`
+	KeyFile  string `json:"keyFile"`
+	// Proposals and ESPProposals in strongSwan's syntax; default: the
+	// strong ones only.
+	Proposals    []string `json:"proposals,omitempty"`
+	ESPProposals []string `json:"espProposals,omitempty"`
+	// RekeyTime (IKE SA, default "4h"), ChildRekeyTime (default "1h"),
+	// DPDInterval (default "30s").
+	RekeyTime      string `json:"rekeyTime,omitempty"`
+	ChildRekeyTime string `json:"childRekeyTime,omitempty"`
+	DPDInterval    string `json:"dpdInterval,omitempty"`
+}
+
+// PolicySourceSpec is where the agent reads the cluster: manifest files or
+// directories (Namespaces, Pods with their addresses and nodes,
+// NetworkPolicies), as `rampart reach` takes them. They are read again
+// when they change; an invalid set is reported and the rules in force
+// stay.
+type PolicySourceSpec struct {
+	Paths []string `json:"paths"`
+}
