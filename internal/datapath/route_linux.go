@@ -11,9 +11,10 @@ import (
 	"github.com/rampartnet/rampart/ipsec/esp"
 )
 
-// Transport mode sends the host's own traffic to a peer's underlay address
-// through TUN, while the ESP packets to that same address must not loop
-// back into TUN. As wg-quick does, the UDP socket marks its packets, and a
+// Transport mode, and tunnel mode with selectors that hold the peer's own
+// address (node agents protect the nodes' own traffic too), send the
+// host's traffic to a peer's underlay address through TUN, while the ESP
+// packets to that same address must not loop back into TUN. As wg-quick does, the UDP socket marks its packets, and a
 // rule sends every unmarked packet to a table that routes the peers'
 // addresses to TUN.
 const (
@@ -53,6 +54,14 @@ func setupNetwork(tunName string, cfg *Config, peers []*peerState) (_ *netState,
 				if src.IsValid() && src.Is4() == pfx.Addr().Is4() {
 					r.Src = src.AsSlice()
 				}
+				if pfx.Contains(p.cfg.Endpoint.Addr()) {
+					// The selectors hold the peer's own address (a node's
+					// traffic to another node): ESP to it must not loop.
+					if err := s.addMarked(r, pfx); err != nil {
+						return nil, err
+					}
+					continue
+				}
 				if err := netlink.RouteReplace(&r); err != nil {
 					return nil, fmt.Errorf("route %s to %s: %w", pfx, tunName, err)
 				}
@@ -60,30 +69,40 @@ func setupNetwork(tunName string, cfg *Config, peers []*peerState) (_ *netState,
 			}
 		case esp.ModeTransport:
 			pfx := netip.PrefixFrom(p.cfg.Endpoint.Addr(), p.cfg.Endpoint.Addr().BitLen())
-			r := netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipNet(pfx), Scope: netlink.SCOPE_LINK,
-				Table: transportTable, Src: cfg.LocalAddr.AsSlice()}
-			if err := netlink.RouteReplace(&r); err != nil {
-				return nil, fmt.Errorf("route %s to %s in table %d: %w", pfx, tunName, transportTable, err)
-			}
-			s.routes = append(s.routes, r)
-			if s.mark == 0 {
-				s.mark = fwmark
-				for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
-					rule := netlink.NewRule()
-					rule.Family = family
-					rule.Mark = fwmark
-					rule.Invert = true
-					rule.Table = transportTable
-					rule.Priority = rulePriority
-					if err := netlink.RuleAdd(rule); err != nil {
-						return nil, fmt.Errorf("add rule 'not fwmark %#x lookup %d': %w", fwmark, transportTable, err)
-					}
-					s.rules = append(s.rules, rule)
-				}
+			r := netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipNet(pfx), Scope: netlink.SCOPE_LINK, Src: cfg.LocalAddr.AsSlice()}
+			if err := s.addMarked(r, pfx); err != nil {
+				return nil, err
 			}
 		}
 	}
 	return s, nil
+}
+
+// addMarked installs r in the table that only unmarked packets (all but
+// the datapath's own UDP) look up, and the rule that sends them there.
+func (s *netState) addMarked(r netlink.Route, pfx netip.Prefix) error {
+	r.Table = transportTable
+	if err := netlink.RouteReplace(&r); err != nil {
+		return fmt.Errorf("route %s to %s in table %d: %w", pfx, s.link.Attrs().Name, transportTable, err)
+	}
+	s.routes = append(s.routes, r)
+	if s.mark != 0 {
+		return nil
+	}
+	s.mark = fwmark
+	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
+		rule := netlink.NewRule()
+		rule.Family = family
+		rule.Mark = fwmark
+		rule.Invert = true
+		rule.Table = transportTable
+		rule.Priority = rulePriority
+		if err := netlink.RuleAdd(rule); err != nil {
+			return fmt.Errorf("add rule 'not fwmark %#x lookup %d': %w", fwmark, transportTable, err)
+		}
+		s.rules = append(s.rules, rule)
+	}
+	return nil
 }
 
 // remove undoes setupNetwork; what is already gone is not an error.
