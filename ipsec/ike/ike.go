@@ -83,6 +83,16 @@ type Config struct {
 	// CHILD_SAs, so traffic to the peer is dropped, not sent in clear.
 	// 0: off.
 	DPDInterval time.Duration
+	// Keep keeps an IKE SA with the peer up: when there is none (never
+	// made, failed, or ended by dead peer detection or a DELETE), Tick
+	// initiates one, again and again with a growing pause (1 s doubling to
+	// 30 s), as strongSwan's start_action = start with keyingtries =
+	// %forever and dpd_action = restart do.
+	Keep bool
+
+	// Keep's state: the next attempt, and how many failed in a row.
+	retryAt  time.Time
+	attempts int
 }
 
 // Sender sends an IKE message (without the non-ESP marker, which the
@@ -320,6 +330,11 @@ func (d *Daemon) Initiate(peer string) error {
 	if !ok {
 		return fmt.Errorf("ike: no peer %q", peer)
 	}
+	return d.initiateLocked(cfg)
+}
+
+func (d *Daemon) initiateLocked(cfg *Config) error {
+	peer := cfg.Name
 	if cfg.Remote.Addr().IsUnspecified() {
 		return fmt.Errorf("ike: peer %s has no address to initiate to (it answers any address)", peer)
 	}

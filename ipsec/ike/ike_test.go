@@ -460,3 +460,58 @@ func TestResponderSelectsByIdentity(t *testing.T) {
 		})
 	}
 }
+
+// TestKeep: a peer with Keep is initiated by Tick when there is no IKE SA,
+// again after a failure (with a growing pause), and again after the peer
+// deleted the IKE SA.
+func TestKeep(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, n := newPairOpts(t, a, b, func(c *Config) { c.Keep = true }, esp.TableOptions{}, func(which string, o *Options) {
+		o.Tries = 1
+	})
+	// B is unreachable at first: the attempt fails after its one try.
+	var mu sync.Mutex
+	down := true
+	n.drop = func([]byte) bool { mu.Lock(); defer mu.Unlock(); return down }
+	now := time.Now()
+	na.d.Tick(now)
+	if err := wait(t, na); err == nil {
+		t.Fatal("established with an unreachable peer")
+	}
+	na.d.Tick(now.Add(500 * time.Millisecond)) // within the pause: no new attempt
+	if st := na.d.Status(); len(st) != 0 {
+		t.Fatalf("initiated again within the pause: %+v", st)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	na.d.Tick(now.Add(2 * time.Second))
+	if err := wait(t, na); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(t, nb); err != nil {
+		t.Fatal(err)
+	}
+	checkChildren(t, na, nb)
+	// B ends the IKE SA (DELETE); A's next Tick makes a new one.
+	nb.d.Close(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(na.d.Status()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("A kept the IKE SA B deleted: %+v", na.d.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := nb.d.AddPeer(Config{Name: "peer", Remote: na.addr, LocalID: ident("b.example"), RemoteID: ident("a.example"),
+		PSK: []byte("k"), LocalTS: b.localTS, RemoteTS: b.remoteTS}); err != nil {
+		t.Fatal(err)
+	}
+	na.d.Tick(now.Add(time.Minute))
+	if err := wait(t, na); err != nil {
+		t.Fatal(err)
+	}
+	if st := na.d.Status(); len(st) != 1 || st[0].State != "established" {
+		t.Fatalf("after B's DELETE: %+v", st)
+	}
+}

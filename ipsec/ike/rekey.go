@@ -214,6 +214,7 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 func (d *Daemon) Tick(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.keepUp(now)
 	for _, sa := range d.sas {
 		if sa.state == stateInitDone && now.Sub(sa.created) > d.opts.HalfOpenTimeout {
 			// Half open for too long: the IKE_AUTH is not coming (a
@@ -240,6 +241,37 @@ func (d *Daemon) Tick(now time.Time) {
 		// An empty INFORMATIONAL request: the liveness check (§1.4).
 		if err := d.request(sa, message.Informational, nil, func(*message.Message) {}); err != nil {
 			d.log.Warn("dead peer detection", "peer", sa.cfg.Name, "err", err)
+		}
+	}
+}
+
+// keepUp initiates an IKE SA with every Keep peer that has none, each at
+// most once per its backoff.
+func (d *Daemon) keepUp(now time.Time) {
+	for _, cfg := range d.peers {
+		if !cfg.Keep || now.Before(cfg.retryAt) {
+			continue
+		}
+		has := false
+		for _, sa := range d.sas {
+			if sa.cfg == cfg && sa.state != stateFailed {
+				if sa.state == stateEstablished {
+					cfg.attempts = 0
+				}
+				has = true
+				break
+			}
+		}
+		if has {
+			continue
+		}
+		wait := time.Second << min(cfg.attempts, 5)
+		cfg.retryAt, cfg.attempts = now.Add(min(wait, 30*time.Second)), cfg.attempts+1
+		if cfg.attempts > 1 {
+			d.log.Info("IKE: no IKE SA with the peer; initiating again", "peer", cfg.Name, "attempt", cfg.attempts)
+		}
+		if err := d.initiateLocked(cfg); err != nil {
+			d.log.Warn("IKE initiate", "peer", cfg.Name, "err", err)
 		}
 	}
 }
