@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
@@ -38,8 +39,8 @@ func (d *Daemon) childForRequest(sa *ikeSA, m *message.Message) (string, []messa
 	}
 	// Authorization: the initiator's selectors narrowed to what its
 	// identity may use (our RemoteTS), ours to our LocalTS (§2.9).
-	remoteTS := narrow(prefixesOf(tsi), sa.cfg.RemoteTS)
-	localTS := narrow(prefixesOf(tsr), sa.cfg.LocalTS)
+	remoteTS := sa.cfg.narrowTS(prefixesOf(tsi), sa.cfg.RemoteTS)
+	localTS := sa.cfg.narrowTS(prefixesOf(tsr), sa.cfg.LocalTS)
 	if len(remoteTS) == 0 || len(localTS) == 0 {
 		return "", nil, notifyError{message.NotifyTSUnacceptable, fmt.Sprintf("%v <=> %v is outside what %v may use", prefixesOf(tsi), prefixesOf(tsr), sa.cfg.RemoteID)}
 	}
@@ -82,8 +83,8 @@ func (d *Daemon) childFromResponse(sa *ikeSA, m *message.Message) (string, error
 		return "", errors.New("the responder chose another mode")
 	}
 	// The responder may narrow; it may not widen (§2.9).
-	localTS := narrow(prefixesOf(tsi), sa.cfg.LocalTS)
-	remoteTS := narrow(prefixesOf(tsr), sa.cfg.RemoteTS)
+	localTS := sa.cfg.narrowTS(prefixesOf(tsi), sa.cfg.LocalTS)
+	remoteTS := sa.cfg.narrowTS(prefixesOf(tsr), sa.cfg.RemoteTS)
 	if len(localTS) == 0 || len(remoteTS) == 0 {
 		return "", errors.New("the responder's traffic selectors are outside ours")
 	}
@@ -205,6 +206,24 @@ func prefixesOf(ts *message.TS) []netip.Prefix {
 	return out
 }
 
+// narrowTS is what the peer's selectors asked come to under ours
+// (allowed): their intersection, or with StrictTS the configured ones if
+// the peer asked for exactly those and nothing otherwise.
+func (c *Config) narrowTS(asked, allowed []netip.Prefix) []netip.Prefix {
+	if !c.StrictTS {
+		return narrow(asked, allowed)
+	}
+	if len(asked) != len(allowed) {
+		return nil
+	}
+	for _, a := range asked {
+		if !slices.Contains(allowed, a.Masked()) {
+			return nil
+		}
+	}
+	return allowed
+}
+
 // narrow intersects two lists of prefixes: the intersection of two
 // prefixes is the longer one when one holds the other.
 func narrow(asked, allowed []netip.Prefix) []netip.Prefix {
@@ -283,8 +302,8 @@ func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
 		defer clear(gir)
 		pub = p
 	}
-	remoteTS := narrow(prefixesOf(tsi), sa.cfg.RemoteTS)
-	localTS := narrow(prefixesOf(tsr), sa.cfg.LocalTS)
+	remoteTS := sa.cfg.narrowTS(prefixesOf(tsi), sa.cfg.RemoteTS)
+	localTS := sa.cfg.narrowTS(prefixesOf(tsr), sa.cfg.LocalTS)
 	if len(remoteTS) == 0 || len(localTS) == 0 {
 		return d.answer(sa, m, message.NewNotify(message.NotifyTSUnacceptable, nil))
 	}

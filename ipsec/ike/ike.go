@@ -68,6 +68,12 @@ type Config struct {
 	// responder, RemoteTS is also what the peer's identity may ask for:
 	// authentication is not authorization.
 	LocalTS, RemoteTS []netip.Prefix
+	// StrictTS: the CHILD_SAs' selectors must be exactly LocalTS and
+	// RemoteTS, not narrowed: a peer that asks for, or answers with,
+	// anything else gets no CHILD_SA (TS_UNACCEPTABLE). For node pairs,
+	// whose selectors the cluster fixes: a node that claims a pod CIDR not
+	// its own is refused outright.
+	StrictTS bool
 	// Transport asks for transport mode (USE_TRANSPORT_MODE).
 	Transport bool
 	// ChildRekeyTime is when a CHILD_SA is rekeyed (0: never by time; the

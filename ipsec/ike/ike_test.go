@@ -515,3 +515,42 @@ func TestKeep(t *testing.T) {
 		t.Fatalf("after B's DELETE: %+v", st)
 	}
 }
+
+// TestStrictTS: with StrictTS a responder refuses a CHILD_SA whose
+// selectors are not exactly the configured ones, even where narrowing
+// would have left something (a node claiming a pod CIDR not its own),
+// and accepts the exact ones.
+func TestStrictTS(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		local, remote []netip.Prefix // A's selectors (the initiator)
+		wantErr       string
+	}{
+		{"exact", pfx("198.19.1.0/24", "198.18.0.1/32"), pfx("198.19.2.0/24", "198.18.0.2/32"), ""},
+		{"claims another CIDR", pfx("198.19.3.0/24", "198.18.0.1/32"), pfx("198.19.2.0/24", "198.18.0.2/32"), "TS_UNACCEPTABLE"},
+		{"asks for less", pfx("198.18.0.1/32"), pfx("198.19.2.0/24", "198.18.0.2/32"), "TS_UNACCEPTABLE"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := side{psk: "k", localTS: c.local, remoteTS: c.remote}
+			b := side{psk: "k", localTS: pfx("198.19.2.0/24", "198.18.0.2/32"), remoteTS: pfx("198.19.1.0/24", "198.18.0.1/32")}
+			na, nb, _ := newPairWith(t, a, b, func(cfg *Config) { cfg.StrictTS = true }, esp.TableOptions{})
+			if err := na.d.Initiate("peer"); err != nil {
+				t.Fatal(err)
+			}
+			errA, errB := wait(t, na), wait(t, nb)
+			if c.wantErr == "" {
+				if errA != nil || errB != nil {
+					t.Fatalf("%v / %v", errA, errB)
+				}
+				checkChildren(t, na, nb)
+				return
+			}
+			if errA == nil || !strings.Contains(errA.Error(), c.wantErr) || errB == nil {
+				t.Fatalf("initiator %v, responder %v; want %s", errA, errB, c.wantErr)
+			}
+			if nb.table.Current("peer") != nil {
+				t.Error("the responder installed a CHILD_SA")
+			}
+		})
+	}
+}

@@ -167,8 +167,8 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 		}
 		defer clear(gir)
 	}
-	localTS := narrow(prefixesOf(tsi), sa.cfg.LocalTS)
-	remoteTS := narrow(prefixesOf(tsr), sa.cfg.RemoteTS)
+	localTS := sa.cfg.narrowTS(prefixesOf(tsi), sa.cfg.LocalTS)
+	remoteTS := sa.cfg.narrowTS(prefixesOf(tsr), sa.cfg.RemoteTS)
 	if len(localTS) == 0 || len(remoteTS) == 0 {
 		return fmt.Errorf("the responder's traffic selectors are outside ours")
 	}
