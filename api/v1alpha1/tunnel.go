@@ -40,8 +40,26 @@ type TunnelSpec struct {
 	// MetricsAddress, when set, serves Prometheus metrics over HTTP
 	// (e.g. "127.0.0.1:9475").
 	MetricsAddress string `json:"metricsAddress,omitempty"`
+	// IKE tunes the endpoint's IKE daemon, which serves every peer keyed
+	// by IKE (each peer's own IKE settings are in peers[].ike).
+	IKE *IKEDaemonSpec `json:"ike,omitempty"`
 	// Peers are the remote endpoints.
 	Peers []PeerSpec `json:"peers"`
+}
+
+// IKEDaemonSpec is how the IKE daemon retransmits a request that gets no
+// answer (RFC 7296 §2.1, §2.4): again after RetransmitTimeout, then after
+// twice as long each time; after RetransmitTries sends the IKE SA and its
+// CHILD_SAs are given up. It bounds how long a dead peer keeps its SAs once
+// dead peer detection asks (dpdInterval): with the defaults,
+// 1+2+4+8+16 = 31s.
+type IKEDaemonSpec struct {
+	// RetransmitTimeout is the wait before the first retransmission
+	// (default "1s"; 100ms to 1m).
+	RetransmitTimeout string `json:"retransmitTimeout,omitempty"`
+	// RetransmitTries is the number of sends of a request, the first
+	// included (default 5; 1 to 10).
+	RetransmitTries int `json:"retransmitTries,omitempty"`
 }
 
 // DeviceSpec names the TUN device.

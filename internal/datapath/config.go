@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,17 @@ type Config struct {
 	UnderlayMTU    int
 	ControlSocket  string
 	MetricsAddress string
-	Peers          []Peer
+	// IKE is the IKE daemon's retransmission, for the peers keyed by IKE.
+	IKE   IKEOptions
+	Peers []Peer
+}
+
+// IKEOptions are the IKE daemon's settings (spec.ike), shared by its peers.
+type IKEOptions struct {
+	// Retransmit is the first retransmission timeout, doubled each time;
+	// Tries the number of sends before the IKE SA is given up.
+	Retransmit time.Duration
+	Tries      int
 }
 
 // Peer is one remote endpoint with its selectors and, when keyed by hand,
@@ -56,9 +67,12 @@ type IKEPeer struct {
 	PSK                        []byte
 	IKEProposals, ESPProposals []ikecrypto.Proposal
 	// Certs (leaf first), Key and CAs authenticate with certificates.
-	Certs, CAs     []*x509.Certificate
-	Key            crypto.Signer
-	Initiate       bool
+	Certs, CAs []*x509.Certificate
+	Key        crypto.Signer
+	Initiate   bool
+	// StrictTS: the CHILD_SA's selectors must be exactly the subnets
+	// configured, never narrowed (node agents; see ike.Config.StrictTS).
+	StrictTS       bool
 	RekeyTime      time.Duration
 	ChildRekeyTime time.Duration
 	DPDInterval    time.Duration
@@ -78,6 +92,10 @@ const (
 	DefaultPort = 4500
 	// DefaultUnderlayMTU is Ethernet's.
 	DefaultUnderlayMTU = 1500
+	// DefaultIKERetransmit and DefaultIKETries are ipsec/ike's defaults
+	// (strongSwan's: 4s, backing off by 1.8, 5 retransmissions).
+	DefaultIKERetransmit = time.Second
+	DefaultIKETries      = 5
 )
 
 // LoadConfig reads and validates a Tunnel file. Every problem is returned
@@ -112,6 +130,10 @@ type validator struct {
 func (v *validator) errorf(path, format string, args ...any) *cluster.Diagnostic {
 	v.ds = append(v.ds, cluster.At(cluster.Error, v.o, v.object, path, format, args...))
 	return &v.ds[len(v.ds)-1]
+}
+
+func (v *validator) warnf(path, format string, args ...any) {
+	v.ds = append(v.ds, cluster.At(cluster.Warning, v.o, v.object, path, format, args...))
 }
 
 func (v *validator) tunnel(t *v1alpha1.Tunnel) *Config {
@@ -156,6 +178,7 @@ func (v *validator) tunnel(t *v1alpha1.Tunnel) *Config {
 	if len(s.Peers) == 0 {
 		v.errorf("spec.peers", "at least one peer is required")
 	}
+	c.IKE = v.ikeDaemon(s.IKE)
 	names := map[string]int{}
 	spis := map[uint32]string{}
 	for i := range s.Peers {
@@ -173,7 +196,32 @@ func (v *validator) tunnel(t *v1alpha1.Tunnel) *Config {
 		}
 		c.Peers = append(c.Peers, p)
 	}
+	if s.IKE != nil && !slices.ContainsFunc(c.Peers, func(p Peer) bool { return p.IKE != nil }) {
+		v.warnf("spec.ike", "no peer is keyed by IKE: these settings have no effect")
+	}
 	return c
+}
+
+// ikeDaemon validates spec.ike and fills in the defaults.
+func (v *validator) ikeDaemon(s *v1alpha1.IKEDaemonSpec) IKEOptions {
+	o := IKEOptions{Retransmit: DefaultIKERetransmit, Tries: DefaultIKETries}
+	if s == nil {
+		return o
+	}
+	if s.RetransmitTimeout != "" {
+		d, err := time.ParseDuration(s.RetransmitTimeout)
+		if err != nil || d < 100*time.Millisecond || d > time.Minute {
+			v.errorf("spec.ike.retransmitTimeout", "%q is not a duration from 100ms to 1m (e.g. 1s)", s.RetransmitTimeout)
+		}
+		o.Retransmit = d
+	}
+	if s.RetransmitTries != 0 {
+		if s.RetransmitTries < 1 || s.RetransmitTries > 10 {
+			v.errorf("spec.ike.retransmitTries", "%d is out of range (1 to 10 sends of a request)", s.RetransmitTries)
+		}
+		o.Tries = s.RetransmitTries
+	}
+	return o
 }
 
 func (v *validator) peer(path string, ps *v1alpha1.PeerSpec, c *Config) Peer {

@@ -184,3 +184,93 @@ spec:
 		t.Errorf("a key file readable by the group was accepted: %v", ds)
 	}
 }
+
+// ikeTunnel is a Tunnel with one peer keyed by IKE (PSK); extra goes into
+// spec, before the peers.
+func ikeTunnel(extra string) string {
+	return `apiVersion: rampart.dev/v1alpha1
+kind: Tunnel
+metadata: {name: a}
+spec:
+  device: {name: rp0}
+  localAddress: 198.18.0.1
+  controlSocket: /tmp/rp-a.sock
+` + extra + `  peers:
+  - name: b
+    endpoint: 198.18.0.2
+    localSubnets: [198.19.1.0/24]
+    remoteSubnets: [198.19.2.0/24]
+    ike: {pskFile: psk, dpdInterval: 2s}
+`
+}
+
+func TestLoadConfigIKEDaemon(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		extra     string
+		retrans   time.Duration
+		tries     int
+		line      int    // of the error, when path is set
+		path, msg string // the error
+	}{
+		{name: "defaults", retrans: time.Second, tries: 5},
+		{name: "set", extra: "  ike:\n    retransmitTimeout: 250ms\n    retransmitTries: 3\n", retrans: 250 * time.Millisecond, tries: 3},
+		{name: "only tries", extra: "  ike: {retransmitTries: 8}\n", retrans: time.Second, tries: 8},
+		{name: "not a duration", extra: "  ike:\n    retransmitTimeout: soon\n", line: 9, path: "spec.ike.retransmitTimeout", msg: `"soon" is not a duration from 100ms to 1m`},
+		{name: "too short", extra: "  ike:\n    retransmitTimeout: 1ms\n", line: 9, path: "spec.ike.retransmitTimeout", msg: "from 100ms to 1m"},
+		{name: "too long", extra: "  ike:\n    retransmitTimeout: 2m\n", line: 9, path: "spec.ike.retransmitTimeout", msg: "from 100ms to 1m"},
+		{name: "no tries", extra: "  ike:\n    retransmitTimeout: 1s\n    retransmitTries: -1\n", line: 10, path: "spec.ike.retransmitTries", msg: "-1 is out of range (1 to 10"},
+		{name: "too many tries", extra: "  ike:\n    retransmitTries: 11\n", line: 9, path: "spec.ike.retransmitTries", msg: "11 is out of range"},
+		{name: "unknown field", extra: "  ike:\n    retransmitTimout: 1s\n", line: 9, path: "spec.ike.retransmitTimout", msg: "unknown field"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "psk"), []byte("a pre-shared key\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "t.yaml")
+			if err := os.WriteFile(path, []byte(ikeTunnel(c.extra)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, ds := LoadConfig(path, LoadOptions{})
+			if c.path == "" {
+				if cfg == nil {
+					t.Fatalf("refused: %v", ds)
+				}
+				if cfg.IKE.Retransmit != c.retrans || cfg.IKE.Tries != c.tries {
+					t.Errorf("IKE options %+v, want retransmit %v tries %d", cfg.IKE, c.retrans, c.tries)
+				}
+				if k := cfg.Peers[0].IKE; k.DPDInterval != 2*time.Second {
+					t.Errorf("dpdInterval %v", k.DPDInterval)
+				}
+				return
+			}
+			if cfg != nil {
+				t.Fatalf("accepted; want an error at %s", c.path)
+			}
+			for _, d := range ds {
+				if d.Severity == cluster.Error && d.Path == c.path && strings.Contains(d.Message, c.msg) {
+					if d.Line != c.line || d.File != path {
+						t.Errorf("at %s:%d, want %s:%d", d.File, d.Line, path, c.line)
+					}
+					return
+				}
+			}
+			t.Errorf("no error %q at %s in %v", c.msg, c.path, ds)
+		})
+	}
+}
+
+// TestLoadConfigIKEDaemonUnused: spec.ike without an IKE peer is valid but
+// has no effect, which a warning says.
+func TestLoadConfigIKEDaemonUnused(t *testing.T) {
+	body := strings.Replace(aeadTunnel(), "  peers:\n", "  ike: {retransmitTries: 3}\n  peers:\n", 1)
+	path := writeTunnel(t, body, 0o600)
+	cfg, ds := LoadConfig(path, LoadOptions{AllowManualAEAD: true})
+	if cfg == nil {
+		t.Fatalf("refused: %v", ds)
+	}
+	if len(ds) != 1 || ds[0].Severity != cluster.Warning || ds[0].Path != "spec.ike" || ds[0].Line != 10 {
+		t.Errorf("want one warning at spec.ike, line 10: %+v", ds)
+	}
+}

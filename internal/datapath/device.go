@@ -107,11 +107,12 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 	}
 	d = &Device{cfg: cfg, log: log, closing: make(chan struct{}), started: time.Now(),
 		sad: esp.NewTable(esp.TableOptions{})}
+	// The early returns below return a nil *Device: undo through dev.
+	dev := d
 	defer func() {
 		if err != nil {
-			d.teardown()
-			d.sad.Close()
-			d = nil
+			dev.teardown()
+			dev.sad.Close()
 		}
 	}()
 
@@ -183,6 +184,9 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 			if err := d.bind.SetMark(d.net.mark); err != nil {
 				return nil, fmt.Errorf("mark the UDP socket: %w", err)
 			}
+			if err := setMark(d.ike500, d.net.mark); err != nil {
+				return nil, fmt.Errorf("mark the IKE socket: %w", err)
+			}
 		}
 	}
 	d.workers = newWorkers(opts.Workers)
@@ -203,7 +207,8 @@ func (d *Device) setupIKE(peers []*peerState) error {
 			continue
 		}
 		if d.ikeD == nil {
-			d.ikeD = ike.New(d.sad, d.SendIKE, ike.Options{Logger: d.log})
+			d.ikeD = ike.New(d.sad, d.SendIKE, ike.Options{Logger: d.log,
+				Retransmit: d.cfg.IKE.Retransmit, Tries: d.cfg.IKE.Tries})
 			d.SetIKEHandler(func(msg []byte, remote netip.AddrPort, _ netip.Addr) { d.ikeD.Handle(msg, remote) })
 			// Peers such as strongSwan start on UDP 500 and move to 4500.
 			c, err := net.ListenUDP("udp", &net.UDPAddr{Port: ikePort})
@@ -215,7 +220,7 @@ func (d *Device) setupIKE(peers []*peerState) error {
 		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
 			PSK: k.PSK, Certs: k.Certs, Key: k.Key, CAs: k.CAs, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
 			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport,
-			RekeyTime: k.RekeyTime, ChildRekeyTime: k.ChildRekeyTime, DPDInterval: k.DPDInterval})
+			RekeyTime: k.RekeyTime, ChildRekeyTime: k.ChildRekeyTime, DPDInterval: k.DPDInterval, Keep: k.Initiate, StrictTS: k.StrictTS})
 		clear(k.PSK)
 		if err != nil {
 			return fmt.Errorf("peer %s: %w", p.cfg.Name, err)

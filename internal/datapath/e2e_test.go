@@ -6,17 +6,25 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,13 +132,34 @@ func joinPrefixes(ps []netip.Prefix) string {
 type endpoint struct {
 	cmd    *exec.Cmd
 	socket string
-	log    *bytes.Buffer
+	log    *logBuffer
 	done   chan error
 }
 
+// logBuffer collects a process's output while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// count is how many times s occurs in the log so far.
+func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
+
 func startEndpoint(t *testing.T, ns *netns.NS, bin, config, socket string) *endpoint {
 	t.Helper()
-	e := &endpoint{socket: socket, log: &bytes.Buffer{}, done: make(chan error, 1)}
+	e := &endpoint{socket: socket, log: &logBuffer{}, done: make(chan error, 1)}
 	e.cmd = ns.Command(context.Background(), bin, "tunnel", "run", "--config", config, "--insecure-manual-aead-keys")
 	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
 	if err := e.cmd.Start(); err != nil {
@@ -169,6 +198,19 @@ func (e *endpoint) stop(t *testing.T) {
 		<-e.done
 		t.Errorf("rampart tunnel run did not stop on SIGTERM\n%s", e.log)
 	}
+}
+
+// kill ends the process at once with SIGKILL (by PID): a peer that is gone
+// without a DELETE.
+func (e *endpoint) kill(t *testing.T) {
+	t.Helper()
+	if e.cmd.ProcessState != nil {
+		return
+	}
+	if err := e.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill rampart: %v", err)
+	}
+	e.done <- <-e.done // wait; leave the result for stop
 }
 
 func (e *endpoint) status(t *testing.T) *Status {
@@ -385,4 +427,268 @@ func waitDrops(t *testing.T, e *endpoint, reason string, want uint64) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// waitFor polls cond every 50 ms and fails the test with what if it does
+// not hold within timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitForPeer is waitFor on the status of e's first peer, which the
+// failure shows.
+func waitForPeer(t *testing.T, e *endpoint, timeout time.Duration, what string, cond func(p PeerStatus) bool) {
+	t.Helper()
+	var last PeerStatus
+	deadline := time.Now().Add(timeout)
+	for {
+		if last = e.status(t).Peers[0]; cond(last) {
+			return
+		}
+		if time.Now().After(deadline) {
+			j, _ := json.MarshalIndent(struct {
+				SAs []SAStatus
+				IKE any
+			}{last.SAs, last.IKE}, "", "  ")
+			t.Fatalf("%s: not after %v; the peer's SAs:\n%s", what, timeout, j)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// testPKI is a test CA and a certificate for each name, as PEM files:
+// ECDSA P-256 keys in PKCS#8, mode 0600 (as `rampart tunnel run` and
+// strongSwan's pkcs8/ folder want them).
+type testPKI struct {
+	ca        string
+	cert, key map[string]string // file paths by name
+}
+
+func newTestPKI(t *testing.T, dir string, names ...string) *testPKI {
+	t.Helper()
+	write := func(name, typ string, der []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Rampart e2e CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(crand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := &testPKI{ca: write("ca.pem", "CERTIFICATE", caDER, 0o644), cert: map[string]string{}, key: map[string]string{}}
+	for i, name := range names {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: name},
+			DNSNames: []string{name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(crand.Reader, tmpl, ca, k.Public(), caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pki.cert[name] = write(name+".pem", "CERTIFICATE", der, 0o644)
+		pki.key[name] = write(name+".key", "PRIVATE KEY", keyDER, 0o600)
+	}
+	return pki
+}
+
+// ikeEnd is one end of a tunnel keyed by IKE, as its Tunnel file says.
+type ikeEnd struct {
+	name, dev             string
+	local, remote         netip.Addr
+	localNets, remoteNets []netip.Prefix
+	// pskFile, or certFile, keyFile and caFile; IDs default to the
+	// addresses.
+	pskFile, certFile, keyFile, caFile string
+	localID, remoteID                  string
+	initiate                           bool
+	proposals, espProposals            string // "": the defaults
+	// Durations ("" for the defaults) and spec.ike.
+	rekeyTime, childRekeyTime, dpdInterval string
+	retransmitTimeout                      string
+	retransmitTries                        int
+}
+
+// writeIKEConfig writes the Tunnel file of e into dir and returns its path
+// and the control socket's.
+func writeIKEConfig(t *testing.T, dir string, e ikeEnd) (config, socket string) {
+	t.Helper()
+	socket = filepath.Join(dir, e.name+".sock")
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: rampart.dev/v1alpha1\nkind: Tunnel\nmetadata: {name: %s}\nspec:\n", e.name)
+	fmt.Fprintf(&b, "  device: {name: %s}\n  localAddress: %s\n  controlSocket: %s\n", e.dev, e.local, socket)
+	if e.retransmitTimeout != "" || e.retransmitTries != 0 {
+		b.WriteString("  ike:\n")
+		if e.retransmitTimeout != "" {
+			fmt.Fprintf(&b, "    retransmitTimeout: %s\n", e.retransmitTimeout)
+		}
+		if e.retransmitTries != 0 {
+			fmt.Fprintf(&b, "    retransmitTries: %d\n", e.retransmitTries)
+		}
+	}
+	fmt.Fprintf(&b, "  peers:\n  - name: peer\n    endpoint: %s\n", e.remote)
+	fmt.Fprintf(&b, "    localSubnets: [%s]\n    remoteSubnets: [%s]\n", joinPrefixes(e.localNets), joinPrefixes(e.remoteNets))
+	fmt.Fprintf(&b, "    ike:\n      initiate: %v\n", e.initiate)
+	for _, f := range [][2]string{
+		{"pskFile", e.pskFile}, {"certFile", e.certFile}, {"keyFile", e.keyFile}, {"caFile", e.caFile},
+		{"localID", e.localID}, {"remoteID", e.remoteID},
+		{"rekeyTime", e.rekeyTime}, {"childRekeyTime", e.childRekeyTime}, {"dpdInterval", e.dpdInterval},
+	} {
+		if f[1] != "" {
+			fmt.Fprintf(&b, "      %s: %q\n", f[0], f[1])
+		}
+	}
+	if e.proposals != "" {
+		fmt.Fprintf(&b, "      proposals: [%s]\n", e.proposals)
+	}
+	if e.espProposals != "" {
+		fmt.Fprintf(&b, "      espProposals: [%s]\n", e.espProposals)
+	}
+	config = filepath.Join(dir, e.name+".yaml")
+	if err := os.WriteFile(config, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config, socket
+}
+
+// writePSK writes a fresh pre-shared key into dir (mode 0600) and returns
+// the file's path and the key.
+func writePSK(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	psk := "e2e-psk-" + hex.EncodeToString(randomKey(t, 16))
+	p := filepath.Join(dir, "psk")
+	if err := os.WriteFile(p, []byte(psk+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, psk
+}
+
+// The pace of streamTCP: 16 KiB every 5 ms, about 3 MB/s each way. The
+// stream is meant to last across rekeys, not to fill the path: at full
+// speed strongSwan's kernel-libipsec drops packets, IKE messages among
+// them, and a test of rekeying becomes one of retransmission.
+const (
+	streamChunk = 16 << 10
+	streamPace  = 5 * time.Millisecond
+)
+
+// streamTCP runs a paced TCP echo stream of random bytes from client to a
+// server at addr until until() has held for a second (so that what
+// follows an event, such as the DELETE of the SAs a rekey replaced,
+// happens under the stream too) or timeout passes. Every byte must come
+// back, in order. It returns the bytes sent each way and whether until()
+// held.
+func streamTCP(t *testing.T, server, client *netns.NS, addr netip.Addr, until func() bool, timeout time.Duration) (int, bool) {
+	t.Helper()
+	var l net.Listener
+	if err := server.Do(func() (err error) {
+		l, err = net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+	var conn net.Conn
+	if err := client.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("TCP connect to %s: %v", l.Addr(), err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(timeout + 20*time.Second))
+	var seed [32]byte
+	if _, err := io.ReadFull(crand.Reader, seed[:]); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		sent int
+		held bool
+		err  error
+	}
+	wrote := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() { wrote <- r }()
+		defer conn.(*net.TCPConn).CloseWrite()
+		src := rand.NewChaCha8(seed)
+		buf := make([]byte, streamChunk)
+		tick := time.NewTicker(streamPace)
+		defer tick.Stop()
+		deadline := time.Now().Add(timeout)
+		var heldSince time.Time
+		for i := 0; ; i++ {
+			if heldSince.IsZero() && i%20 == 0 && until() {
+				heldSince = time.Now()
+			}
+			if r.held = !heldSince.IsZero() && time.Since(heldSince) >= time.Second; r.held || time.Now().After(deadline) {
+				return
+			}
+			src.Read(buf)
+			if _, r.err = conn.Write(buf); r.err != nil {
+				return
+			}
+			r.sent += len(buf)
+			<-tick.C
+		}
+	}()
+	want := rand.NewChaCha8(seed)
+	got, exp := make([]byte, 64<<10), make([]byte, 64<<10)
+	received := 0
+	for {
+		n, err := conn.Read(got)
+		want.Read(exp[:n])
+		if !bytes.Equal(got[:n], exp[:n]) {
+			t.Fatalf("TCP stream through the tunnel: the bytes after offset %d differ from those sent", received)
+		}
+		received += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("TCP stream through the tunnel: %v after %d bytes came back", err, received)
+		}
+	}
+	r := <-wrote
+	if r.err != nil {
+		t.Fatalf("TCP stream through the tunnel: send: %v after %d bytes", r.err, r.sent)
+	}
+	if received != r.sent {
+		t.Fatalf("TCP stream through the tunnel: %d bytes sent, %d came back", r.sent, received)
+	}
+	return r.sent, r.held
 }

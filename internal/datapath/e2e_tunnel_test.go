@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampartnet/rampart/internal/netns"
 )
@@ -287,4 +288,119 @@ func TestPrivilegedTunnelMTU(t *testing.T) {
 	if !strings.Contains(string(out), fmt.Sprintf("mtu = %d", inner)) && !strings.Contains(string(out), fmt.Sprintf("mtu=%d", inner)) {
 		t.Errorf("IPv6: no packet too big with mtu %d:\n%s", inner, out)
 	}
+}
+
+// TestPrivilegedTunnelIKE: two `rampart tunnel run` keyed by IKEv2 with
+// each other, by a pre-shared key and by certificates of one CA, carrying
+// IPv4 and IPv6 subnets: ping and TCP pass both ways, a CHILD_SA rekey
+// (and, in the certificate case, an IKE SA rekey too) under a TCP stream
+// loses nothing, and stopping one end deletes the SAs at the other.
+func TestPrivilegedTunnelIKE(t *testing.T) {
+	netns.RequirePrivileged(t)
+	bin := rampartBin(t)
+	pki := newTestPKI(t, t.TempDir(), "a.example", "b.example")
+	for _, c := range []struct {
+		auth string
+		// Who rekeys under the stream: a (the initiator), b, or nobody.
+		childBy, ikeBy string
+	}{
+		{"psk", "a", ""},
+		{"cert", "b", "a"},
+	} {
+		t.Run(c.auth, func(t *testing.T) { testTunnelIKE(t, bin, pki, c.auth, c.childBy, c.ikeBy) })
+	}
+}
+
+func testTunnelIKE(t *testing.T, bin string, pki *testPKI, auth, childBy, ikeBy string) {
+	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
+	dir := t.TempDir()
+	sa, sb := sites.A, sites.B
+	ea := ikeEnd{name: "a", dev: "rpt0", local: sa.UnderlayAddr4.Addr(), remote: sb.UnderlayAddr4.Addr(),
+		localNets: []netip.Prefix{sa.Subnet4(), sa.Subnet6()}, remoteNets: []netip.Prefix{sb.Subnet4(), sb.Subnet6()}, initiate: true}
+	eb := ikeEnd{name: "b", dev: "rpt0", local: sb.UnderlayAddr4.Addr(), remote: sa.UnderlayAddr4.Addr(),
+		localNets: ea.remoteNets, remoteNets: ea.localNets}
+	switch auth {
+	case "psk":
+		ea.pskFile, _ = writePSK(t, dir)
+		eb.pskFile = ea.pskFile
+	case "cert":
+		ea.localID, ea.remoteID, eb.localID, eb.remoteID = "a.example", "b.example", "b.example", "a.example"
+		ea.certFile, ea.keyFile, ea.caFile = pki.cert["a.example"], pki.key["a.example"], pki.ca
+		eb.certFile, eb.keyFile, eb.caFile = pki.cert["b.example"], pki.key["b.example"], pki.ca
+	}
+	byName := map[string]*ikeEnd{"a": &ea, "b": &eb}
+	// The rekeyer's log and the other's, as the stream must see them.
+	var want [][2]string // end, message
+	if e := byName[childBy]; e != nil {
+		e.childRekeyTime = ourChildRekey.String() // see e2e_interop_test.go
+		want = append(want, [2]string{childBy, `msg="CHILD_SA rekeyed"`}, [2]string{other(childBy), `msg="CHILD_SA rekeyed by the peer"`})
+	}
+	if e := byName[ikeBy]; e != nil {
+		e.rekeyTime = ikeRekey.String()
+		want = append(want, [2]string{ikeBy, `msg="IKE SA rekeyed"`}, [2]string{other(ikeBy), `msg="IKE SA rekeyed by the peer"`})
+	}
+	cfgB, sockB := writeIKEConfig(t, dir, eb)
+	cfgA, sockA := writeIKEConfig(t, dir, ea)
+	b := startEndpoint(t, sb.Host, bin, cfgB, sockB)
+	a := startEndpoint(t, sa.Host, bin, cfgA, sockA)
+	eps := map[string]*endpoint{"a": a, "b": b}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("site A:\n%s\nsite B:\n%s", a.log, b.log)
+		}
+	})
+	for _, e := range []*endpoint{a, b} {
+		waitForPeer(t, e, 10*time.Second, "the CHILD_SA is installed at both ends", func(p PeerStatus) bool {
+			return len(p.SAs) > 0 && len(p.IKE) == 1 && p.IKE[0].State == "established"
+		})
+	}
+
+	pA4, pB4, pA6, pB6 := sa.PodAddr4.Addr(), sb.PodAddr4.Addr(), sa.PodAddr6.Addr(), sb.PodAddr6.Addr()
+	run(t, sa.Pod, "ping", "-c", "3", "-i", "0.2", "-W", "2", pB4.String())
+	run(t, sb.Pod, "ping", "-c", "3", "-i", "0.2", "-W", "2", pA4.String())
+	run(t, sa.Pod, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", pB6.String())
+	run(t, sb.Pod, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", pA6.String())
+	echoTCP(t, sb.Pod, sa.Pod, pB4, 4<<20)
+	echoTCP(t, sa.Pod, sb.Pod, pA4, 4<<20)
+	echoTCP(t, sa.Pod, sb.Pod, pA6, 1<<20)
+
+	if len(want) > 0 {
+		before := make([]int, len(want))
+		for i, w := range want {
+			before[i] = eps[w[0]].log.count(w[1])
+		}
+		_, held := streamTCP(t, sb.Pod, sa.Pod, pB4, func() bool {
+			for i, w := range want {
+				if eps[w[0]].log.count(w[1]) <= before[i] {
+					return false
+				}
+			}
+			return true
+		}, 20*time.Second)
+		if !held {
+			for i, w := range want {
+				if eps[w[0]].log.count(w[1]) <= before[i] {
+					t.Errorf("no %s in site %s's log during a 20 s TCP stream", w[1], strings.ToUpper(w[0]))
+				}
+			}
+		}
+		run(t, sb.Pod, "ping", "-6", "-c", "1", "-W", "2", pA6.String())
+	}
+
+	// Stopping A deletes the IKE SA, and B drops it with its CHILD_SAs.
+	a.stop(t)
+	waitForPeer(t, b, 5*time.Second, "site B drops the SAs site A deleted", func(p PeerStatus) bool {
+		return len(p.IKE) == 0 && len(p.SAs) == 0
+	})
+	waitFor(t, 2*time.Second, "site B logs the DELETE", func() bool {
+		return strings.Contains(b.log.String(), `msg="IKE SA deleted by the peer"`)
+	})
+	b.stop(t)
+}
+
+func other(end string) string {
+	if end == "a" {
+		return "b"
+	}
+	return "a"
 }

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -97,7 +98,10 @@ func (s *netState) addMarked(r netlink.Route, pfx netip.Prefix) error {
 		rule.Invert = true
 		rule.Table = transportTable
 		rule.Priority = rulePriority
-		if err := netlink.RuleAdd(rule); err != nil {
+		// A process killed before it could clean up leaves the rule
+		// behind (routes go with the TUN device, rules do not): take it
+		// over.
+		if err := netlink.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("add rule 'not fwmark %#x lookup %d': %w", fwmark, transportTable, err)
 		}
 		s.rules = append(s.rules, rule)
@@ -138,4 +142,23 @@ func localSource(subnets []netip.Prefix) netip.Addr {
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// setMark sets SO_MARK on c (nil: nothing to do), so that its packets to a
+// peer skip the routes into TUN, as the datapath's own socket's do.
+func setMark(c *net.UDPConn, mark uint32) error {
+	if c == nil {
+		return nil
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK, int(mark))
+	}); err != nil {
+		return err
+	}
+	return serr
 }
