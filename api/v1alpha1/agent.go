@@ -25,6 +25,15 @@ type AgentSpec struct {
 	UnderlayAddress string `json:"underlayAddress"`
 	// PodCIDR is the block the node's pods get their addresses from.
 	PodCIDR string `json:"podCIDR"`
+	// ClusterCIDR holds every node's pod CIDR (e.g. 198.19.0.0/16): in
+	// enforce mode, traffic between it and this node's pods that does not
+	// go through the tunnel is dropped.
+	ClusterCIDR string `json:"clusterCIDR"`
+	// CNIConfDir is where `rampart agent install` writes the CNI network
+	// configuration (default /etc/cni/net.d), and CNIDataDir the plugin's
+	// address store (default /var/lib/rampart/cni).
+	CNIConfDir string `json:"cniConfDir,omitempty"`
+	CNIDataDir string `json:"cniDataDir,omitempty"`
 	// Nodes are the other nodes of the cluster.
 	Nodes []NodeSpec `json:"nodes,omitempty"`
 	// Encryption of pod traffic between nodes.

@@ -79,7 +79,7 @@ Start with:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newReachCmd(), newExplainCmd(), newAnalyzeCmd(), newLintCmd(), newTunnelCmd())
+	root.AddCommand(newVersionCmd(), newReachCmd(), newExplainCmd(), newAnalyzeCmd(), newLintCmd(), newTunnelCmd(), newAgentCmd())
 	return root
 }
 

@@ -1,0 +1,231 @@
+// Package agent is `rampart agent`, one per node: it keeps the node's
+// nftables rules equal to what the verdict engine says for the node's pods
+// (internal/nft), and carries pod traffic to the other nodes through
+// IKEv2-keyed ESP (internal/datapath, ipsec/ike).
+//
+// Between two nodes there is one IKE SA, authenticated by the nodes'
+// certificates (each names its node), and one CHILD_SA whose selectors are
+// the two nodes' pod CIDRs and their own addresses. A node's peer
+// configuration allows only that node's pod CIDR and address, so a node
+// that proves its identity still cannot claim another node's pods. The
+// node with the smaller name initiates, and keeps the IKE SA up.
+//
+// The agent reads the cluster from manifest files (the lab writes them;
+// issue 6 adds the API server) and applies the rules again when they
+// change. An invalid change is reported and the rules in force stay.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/internal/datapath"
+	"github.com/rampartnet/rampart/internal/policy"
+	"github.com/rampartnet/rampart/ipsec/esp"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+)
+
+// Agent runs one node.
+type Agent struct {
+	cfg *Config
+	log *slog.Logger
+	dev *datapath.Device
+
+	mu     sync.Mutex
+	status PolicyStatus
+}
+
+// PolicyStatus is what the agent last did with the cluster's policy.
+type PolicyStatus struct {
+	// Applied is when the rules in force were applied, and Generation how
+	// many sets of rules were applied since the agent started.
+	Applied    time.Time `json:"applied"`
+	Generation int       `json:"generation"`
+	LocalPods  int       `json:"localPods"`
+	Policies   int       `json:"policies"`
+	// Error is why the last change was not applied (the previous rules
+	// stay in force); empty when the rules match the manifests.
+	Error string `json:"error,omitempty"`
+}
+
+// New makes an agent; Run starts it.
+func New(cfg *Config, log *slog.Logger) *Agent {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Agent{cfg: cfg, log: log}
+}
+
+// tunnelConfig is the datapath's view of the node: one IKE-keyed peer per
+// other node.
+func (a *Agent) tunnelConfig() (*datapath.Config, error) {
+	c := a.cfg
+	ikeP, espP := ikecrypto.DefaultIKEProposals(), agentESPProposals
+	var err error
+	if len(c.IKEProposals) > 0 {
+		if ikeP, err = ikecrypto.ParseIKEProposals(strings.Join(c.IKEProposals, ",")); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.ESPProposals) > 0 {
+		espP = strings.Join(c.ESPProposals, ",")
+	}
+	espProps, err := ikecrypto.ParseESPProposals(espP)
+	if err != nil {
+		return nil, err
+	}
+	self := []netip.Prefix{c.PodCIDR, netip.PrefixFrom(c.Address, 32)}
+	t := &datapath.Config{Name: c.NodeName, DeviceName: c.Device, LocalAddr: c.Address, Port: datapath.DefaultPort,
+		UnderlayMTU: datapath.DefaultUnderlayMTU,
+		IKE:         datapath.IKEOptions{Retransmit: datapath.DefaultIKERetransmit, Tries: datapath.DefaultIKETries}}
+	for _, n := range c.Nodes {
+		t.Peers = append(t.Peers, datapath.Peer{
+			Name: n.Name, Endpoint: netip.AddrPortFrom(n.Address, datapath.DefaultPort), Mode: esp.ModeTunnel,
+			LocalSubnets: self, RemoteSubnets: []netip.Prefix{n.PodCIDR, netip.PrefixFrom(n.Address, 32)},
+			IKE: &datapath.IKEPeer{
+				LocalID:  ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(c.NodeName)},
+				RemoteID: ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(n.Name)},
+				Certs:    c.Certs, Key: c.Key, CAs: c.CAs, IKEProposals: ikeP, ESPProposals: espProps,
+				Initiate: c.NodeName < n.Name, StrictTS: true, RekeyTime: c.RekeyTime, ChildRekeyTime: c.ChildRekeyTime, DPDInterval: c.DPDPeriod,
+			},
+		})
+	}
+	return t, nil
+}
+
+// agentESPProposals: AES-256-GCM with extended sequence numbers (node
+// pairs carry a lot) and Curve25519 for perfect forward secrecy on rekeys.
+const agentESPProposals = "aes256gcm16-x25519-esn"
+
+// Run runs the node until ctx ends. The nftables rules stay when it
+// returns (fail closed); the TUN device goes.
+func (a *Agent) Run(ctx context.Context) error {
+	errc := make(chan error, 3)
+	if a.cfg.Enforce {
+		// Again, in case the install step did not run or the table was
+		// removed: before the datapath, so nothing leaves in clear.
+		if err := InstallGuard(a.cfg.guard()); err != nil {
+			return err
+		}
+	}
+	if a.cfg.Encrypt && len(a.cfg.Nodes) > 0 {
+		tc, err := a.tunnelConfig()
+		if err != nil {
+			return err
+		}
+		if a.dev, err = datapath.New(tc, datapath.Options{Logger: a.log}); err != nil {
+			return fmt.Errorf("agent: datapath: %w", err)
+		}
+		defer a.dev.Close()
+		go func() { errc <- a.dev.Run(ctx) }()
+		go func() { errc <- a.dev.ServeControl(ctx, a.cfg.ControlSocket) }()
+	}
+	go func() { errc <- a.syncPolicy(ctx) }()
+	a.log.Info("agent up", "node", a.cfg.NodeName, "address", a.cfg.Address, "podCIDR", a.cfg.PodCIDR,
+		"nodes", len(a.cfg.Nodes), "encrypt", a.cfg.Encrypt, "enforce", a.cfg.Enforce)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
+
+// Status is the agent's policy status.
+func (a *Agent) Status() PolicyStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
+// pollInterval is how often the manifests are checked for changes.
+const pollInterval = 500 * time.Millisecond
+
+// syncPolicy applies the manifests' policy, and again each time they
+// change.
+func (a *Agent) syncPolicy(ctx context.Context) error {
+	var last [32]byte
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for first := true; ; first = false {
+		sum, err := fingerprint(a.cfg.PolicyPaths)
+		if err != nil || sum != last || first {
+			if err == nil {
+				err = a.applyPolicy()
+			}
+			a.mu.Lock()
+			if err != nil {
+				a.status.Error = err.Error()
+				a.log.Error("policy not applied; the rules in force stay", "err", err)
+			} else {
+				a.status.Error = ""
+				last = sum
+			}
+			a.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// loadModel reads the manifests into a Model. Any error refuses the whole
+// set: enforcing part of a broken change could open what it meant to
+// close.
+func (a *Agent) loadModel() (*policy.Model, error) {
+	snap, err := cluster.Load(a.cfg.PolicyPaths...)
+	if err != nil {
+		return nil, err
+	}
+	m, diags, err := policy.FromSnapshot(snap, false)
+	if errors.Is(err, policy.ErrInvalid) {
+		var msgs []string
+		for _, d := range diags {
+			if d.Severity == cluster.Error {
+				msgs = append(msgs, d.String())
+			}
+		}
+		return nil, fmt.Errorf("invalid manifests:\n%s", strings.Join(msgs, "\n"))
+	}
+	return m, err
+}
+
+// fingerprint hashes the names, sizes and modification times of the files
+// under paths: a change to any of them changes it.
+func fingerprint(paths []string) ([32]byte, error) {
+	h := sha256.New()
+	for _, root := range paths {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return nil
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00%d\n", p, fi.Size(), fi.ModTime().UnixNano())
+			return nil
+		})
+		if err != nil {
+			return [32]byte{}, err
+		}
+	}
+	var sum [32]byte
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}

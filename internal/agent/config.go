@@ -1,0 +1,255 @@
+package agent
+
+import (
+	"crypto"
+	"crypto/x509"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/rampartnet/rampart/api/v1alpha1"
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
+)
+
+// Config is a validated Agent file.
+type Config struct {
+	NodeName    string
+	Address     netip.Addr
+	PodCIDR     netip.Prefix
+	ClusterCIDR netip.Prefix
+	// CNIConfDir and CNIDataDir: where `rampart agent install` writes the
+	// CNI network configuration, and the plugin's address store.
+	CNIConfDir, CNIDataDir string
+	// Nodes are the other nodes, by name.
+	Nodes []Node
+	// Encrypt: pod traffic between nodes goes through IPsec; Enforce: and
+	// never in clear.
+	Encrypt, Enforce bool
+	Device           string
+	// This node's certificate chain (leaf first) and key, and the CA of
+	// every node's certificate.
+	Certs []*x509.Certificate
+	Key   crypto.Signer
+	CAs   []*x509.Certificate
+	// IKEProposals and ESPProposals in strongSwan's syntax ("" for the
+	// defaults), and the IKE timers.
+	IKEProposals, ESPProposals           []string
+	RekeyTime, ChildRekeyTime, DPDPeriod time.Duration
+	PolicyPaths                          []string
+	ControlSocket                        string
+}
+
+// Node is another node of the cluster.
+type Node struct {
+	Name    string
+	Address netip.Addr
+	PodCIDR netip.Prefix
+}
+
+// DefaultDevice is the datapath's TUN device.
+const DefaultDevice = "rampart0"
+
+// LoadConfig reads and validates an Agent file; every problem is a
+// diagnostic with file:line and field path, and the Config is nil unless
+// there are none. Relative paths in it are relative to the file.
+func LoadConfig(path string) (*Config, []cluster.Diagnostic) {
+	var a v1alpha1.Agent
+	o, ds := cluster.ReadObject(path, v1alpha1.APIVersion, "Agent", &a)
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	v := &validator{o: o, object: "Agent " + a.Metadata.Name, dir: filepath.Dir(path)}
+	c := v.agent(&a.Spec)
+	if cluster.HasErrors(v.ds) {
+		return nil, v.ds
+	}
+	return c, v.ds
+}
+
+type validator struct {
+	o      *cluster.Origin
+	object string
+	dir    string
+	ds     []cluster.Diagnostic
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.ds = append(v.ds, cluster.At(cluster.Error, v.o, v.object, path, format, args...))
+}
+
+func (v *validator) file(name string) string {
+	if name == "" || filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(v.dir, name)
+}
+
+func (v *validator) agent(s *v1alpha1.AgentSpec) *Config {
+	c := &Config{NodeName: s.NodeName, Device: DefaultDevice, ControlSocket: v.file(s.ControlSocket)}
+	v.nodeName("spec.nodeName", s.NodeName)
+	c.Address = v.addr("spec.underlayAddress", s.UnderlayAddress)
+	c.PodCIDR = v.cidr("spec.podCIDR", s.PodCIDR)
+	c.ClusterCIDR = v.cidr("spec.clusterCIDR", s.ClusterCIDR)
+	c.CNIConfDir, c.CNIDataDir = "/etc/cni/net.d", "/var/lib/rampart/cni"
+	if s.CNIConfDir != "" {
+		c.CNIConfDir = v.file(s.CNIConfDir)
+	}
+	if s.CNIDataDir != "" {
+		c.CNIDataDir = v.file(s.CNIDataDir)
+	}
+	if s.ControlSocket == "" {
+		v.errorf("spec.controlSocket", "a control socket path is required (namespaces do not separate the filesystem: give each agent its own)")
+	}
+	seen := map[string]string{s.NodeName: "spec.nodeName"}
+	for i, n := range s.Nodes {
+		path := fmt.Sprintf("spec.nodes[%d]", i)
+		v.nodeName(path+".name", n.Name)
+		if prev, dup := seen[n.Name]; dup {
+			v.errorf(path+".name", "node %q is also %s", n.Name, prev)
+		}
+		seen[n.Name] = path
+		node := Node{Name: n.Name, Address: v.addr(path+".address", n.Address), PodCIDR: v.cidr(path+".podCIDR", n.PodCIDR)}
+		c.Nodes = append(c.Nodes, node)
+	}
+	// A pod CIDR belongs to one node: overlapping ones would let a node
+	// claim another's pods. Each lies in the cluster's block, which the
+	// guard protects.
+	all := append([]Node{{Name: c.NodeName, Address: c.Address, PodCIDR: c.PodCIDR}}, c.Nodes...)
+	for _, n := range all {
+		if n.PodCIDR.IsValid() && c.ClusterCIDR.IsValid() && (!c.ClusterCIDR.Contains(n.PodCIDR.Addr()) || n.PodCIDR.Bits() < c.ClusterCIDR.Bits()) {
+			v.errorf(fieldOf(n.Name, c.NodeName, s.Nodes, "podCIDR"), "%s is not inside the cluster's %s", n.PodCIDR, c.ClusterCIDR)
+		}
+	}
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			if a.PodCIDR.IsValid() && b.PodCIDR.IsValid() && a.PodCIDR.Overlaps(b.PodCIDR) {
+				v.errorf(fieldOf(b.Name, c.NodeName, s.Nodes, "podCIDR"), "%s overlaps node %s's %s", b.PodCIDR, a.Name, a.PodCIDR)
+			}
+			if a.Address.IsValid() && a.Address == b.Address {
+				v.errorf(fieldOf(b.Name, c.NodeName, s.Nodes, "address"), "%s is also node %s's address", b.Address, a.Name)
+			}
+		}
+	}
+	slices.SortFunc(c.Nodes, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	v.encryption(&s.Encryption, c)
+	if len(s.Policy.Paths) == 0 {
+		v.errorf("spec.policy.paths", "at least one manifest file or directory is required")
+	}
+	for _, p := range s.Policy.Paths {
+		c.PolicyPaths = append(c.PolicyPaths, v.file(p))
+	}
+	return c
+}
+
+// fieldOf is the path of a node's field: this node's own (field
+// "address" is spec.underlayAddress), or one of spec.nodes.
+func fieldOf(name, self string, nodes []v1alpha1.NodeSpec, field string) string {
+	if name != self {
+		for i, n := range nodes {
+			if n.Name == name {
+				return fmt.Sprintf("spec.nodes[%d].%s", i, field)
+			}
+		}
+	}
+	if field == "address" {
+		return "spec.underlayAddress"
+	}
+	return "spec." + field
+}
+
+func (v *validator) encryption(s *v1alpha1.EncryptionSpec, c *Config) {
+	switch s.Mode {
+	case "", "ipsec":
+		c.Encrypt = true
+	case "off":
+	default:
+		v.errorf("spec.encryption.mode", "%q is not a mode (ipsec or off)", s.Mode)
+	}
+	c.Enforce = c.Encrypt && (s.Enforce == nil || *s.Enforce)
+	if s.Device != "" {
+		if len(s.Device) > 15 || strings.ContainsAny(s.Device, "/ \t") {
+			v.errorf("spec.encryption.device", "%q is not a valid interface name (1 to 15 characters, no '/' or spaces)", s.Device)
+		}
+		c.Device = s.Device
+	}
+	if !c.Encrypt {
+		return
+	}
+	var err error
+	for _, f := range []struct {
+		path, name string
+		do         func(string) error
+	}{
+		{"spec.encryption.certFile", s.CertFile, func(p string) (err error) { c.Certs, err = ikecrypto.ReadCertificates(p); return }},
+		{"spec.encryption.caFile", s.CAFile, func(p string) (err error) { c.CAs, err = ikecrypto.ReadCertificates(p); return }},
+		{"spec.encryption.keyFile", s.KeyFile, func(p string) (err error) { c.Key, err = ikecrypto.ReadPrivateKey(p); return }},
+	} {
+		if f.name == "" {
+			v.errorf(f.path, "required with encryption (mode ipsec)")
+			continue
+		}
+		if err = f.do(v.file(f.name)); err != nil {
+			v.errorf(f.path, "%v", err)
+		}
+	}
+	// The certificate must name this node: peers check IDr against it.
+	if len(c.Certs) > 0 && c.NodeName != "" && !slices.Contains(c.Certs[0].DNSNames, c.NodeName) {
+		v.errorf("spec.encryption.certFile", "the certificate names %v, not this node (%s)", c.Certs[0].DNSNames, c.NodeName)
+	}
+	if len(s.Proposals) > 0 {
+		if _, err := ikecrypto.ParseIKEProposals(strings.Join(s.Proposals, ",")); err != nil {
+			v.errorf("spec.encryption.proposals", "%v", err)
+		}
+		c.IKEProposals = s.Proposals
+	}
+	if len(s.ESPProposals) > 0 {
+		if _, err := ikecrypto.ParseESPProposals(strings.Join(s.ESPProposals, ",")); err != nil {
+			v.errorf("spec.encryption.espProposals", "%v", err)
+		}
+		c.ESPProposals = s.ESPProposals
+	}
+	c.RekeyTime = v.duration("spec.encryption.rekeyTime", s.RekeyTime, 4*time.Hour, time.Second)
+	c.ChildRekeyTime = v.duration("spec.encryption.childRekeyTime", s.ChildRekeyTime, time.Hour, time.Second)
+	c.DPDPeriod = v.duration("spec.encryption.dpdInterval", s.DPDInterval, 30*time.Second, 0)
+}
+
+func (v *validator) duration(path, s string, def, least time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < least {
+		v.errorf(path, "%q is not a duration of at least %v", s, least)
+	}
+	return d
+}
+
+func (v *validator) nodeName(path, name string) {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		v.errorf(path, "%q is not a node name: %s", name, strings.Join(errs, "; "))
+	}
+}
+
+func (v *validator) addr(path, s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		v.errorf(path, "%q is not an IPv4 address", s)
+		return netip.Addr{}
+	}
+	return a
+}
+
+func (v *validator) cidr(path, s string) netip.Prefix {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().Is4() || p != p.Masked() || p.Bits() > 30 {
+		v.errorf(path, "%q is not an IPv4 CIDR block of at least 4 addresses, written with its network address (e.g. 198.19.1.0/24)", s)
+		return netip.Prefix{}
+	}
+	return p
+}

@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampartnet/rampart/internal/cluster"
+)
+
+// writeCreds writes a CA, and a certificate for node with its key as
+// cert.pem and key.pem, and returns the directory.
+func writeCreds(t *testing.T, node string) string {
+	t.Helper()
+	dir := t.TempDir()
+	newTestCA(t, dir).issue(t, node)
+	for _, f := range [][2]string{{node + ".pem", "cert.pem"}, {node + ".key", "key.pem"}} {
+		if err := os.Rename(filepath.Join(dir, f[0]), filepath.Join(dir, f[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const validAgent = `apiVersion: rampart.dev/v1alpha1
+kind: Agent
+metadata: {name: node-1}
+spec:
+  nodeName: node-1
+  underlayAddress: 198.18.0.11
+  podCIDR: 198.19.1.0/24
+  clusterCIDR: 198.19.0.0/16
+  controlSocket: agent.sock
+  nodes:
+  - {name: node-2, address: 198.18.0.12, podCIDR: 198.19.2.0/24}
+  - {name: node-3, address: 198.18.0.13, podCIDR: 198.19.3.0/24}
+  encryption: {caFile: ca.pem, certFile: cert.pem, keyFile: key.pem, childRekeyTime: 30m}
+  policy: {paths: [manifests]}
+`
+
+func TestLoadConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(string) string
+		prep  func(dir string)
+		want  string // in the error, "" for none
+		line  int    // of the error
+		check func(*testing.T, *Config)
+	}{
+		{name: "valid", edit: func(s string) string { return s }, check: func(t *testing.T, c *Config) {
+			if c.NodeName != "node-1" || len(c.Nodes) != 2 || !c.Encrypt || !c.Enforce || c.Device != DefaultDevice ||
+				c.ChildRekeyTime != 30*time.Minute || c.RekeyTime != 4*time.Hour || len(c.Certs) != 1 || c.Key == nil {
+				t.Errorf("config %+v", c)
+			}
+			if !filepath.IsAbs(c.PolicyPaths[0]) || !filepath.IsAbs(c.ControlSocket) {
+				t.Errorf("relative paths not resolved: %v %s", c.PolicyPaths, c.ControlSocket)
+			}
+		}},
+		{name: "pod CIDR not a network", edit: func(s string) string {
+			return strings.Replace(s, "podCIDR: 198.19.1.0/24", "podCIDR: 198.19.1.7/24", 1)
+		},
+			want: `spec.podCIDR: "198.19.1.7/24" is not an IPv4 CIDR block`, line: 7},
+		{name: "overlapping pod CIDRs", edit: func(s string) string { return strings.Replace(s, "198.19.3.0/24", "198.19.1.0/25", 1) },
+			want: "spec.nodes[1].podCIDR: 198.19.1.0/25 overlaps node node-1's 198.19.1.0/24", line: 12},
+		{name: "outside the cluster", edit: func(s string) string { return strings.Replace(s, "198.19.3.0/24", "198.18.3.0/24", 1) },
+			want: "spec.nodes[1].podCIDR: 198.18.3.0/24 is not inside the cluster's 198.19.0.0/16", line: 12},
+		{name: "same address twice", edit: func(s string) string { return strings.Replace(s, "198.18.0.13", "198.18.0.12", 1) },
+			want: "spec.nodes[1].address: 198.18.0.12 is also node node-2's address", line: 12},
+		{name: "duplicate node", edit: func(s string) string { return strings.Replace(s, "name: node-3", "name: node-2", 1) },
+			want: `spec.nodes[1].name: node "node-2" is also spec.nodes[0]`, line: 12},
+		{name: "invalid node name", edit: func(s string) string { return strings.Replace(s, "nodeName: node-1", "nodeName: Node_1", 1) },
+			want: `spec.nodeName: "Node_1" is not a node name`, line: 5},
+		{name: "certificate of another node", edit: func(s string) string { return strings.Replace(s, "nodeName: node-1", "nodeName: node-9", 1) },
+			want: "spec.encryption.certFile: the certificate names [node-1], not this node (node-9)"},
+		{name: "key readable by others", edit: func(s string) string { return s }, prep: func(dir string) { os.Chmod(filepath.Join(dir, "key.pem"), 0o644) },
+			want: "spec.encryption.keyFile: ikecrypto: secret file", line: 13},
+		{name: "no policy", edit: func(s string) string { return strings.Replace(s, "paths: [manifests]", "paths: []", 1) },
+			want: "spec.policy.paths: at least one manifest file or directory is required"},
+		{name: "bad duration", edit: func(s string) string { return strings.Replace(s, "30m", "soon", 1) },
+			want: `spec.encryption.childRekeyTime: "soon" is not a duration`},
+		{name: "encryption off needs no credentials", edit: func(s string) string {
+			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem, childRekeyTime: 30m}", "{mode: \"off\"}", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if c.Encrypt || c.Enforce {
+				t.Errorf("encrypt %v enforce %v", c.Encrypt, c.Enforce)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeCreds(t, "node-1")
+			if c.prep != nil {
+				c.prep(dir)
+			}
+			path := filepath.Join(dir, "agent.yaml")
+			if err := os.WriteFile(path, []byte(c.edit(validAgent)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, ds := LoadConfig(path)
+			if c.want == "" {
+				if cfg == nil || cluster.HasErrors(ds) {
+					t.Fatalf("errors: %v", ds)
+				}
+				c.check(t, cfg)
+				return
+			}
+			if cfg != nil {
+				t.Fatal("an invalid config was accepted")
+			}
+			for _, d := range ds {
+				if strings.Contains(d.String(), c.want) {
+					if c.line != 0 && d.Line != c.line {
+						t.Errorf("line %d, want %d: %s", d.Line, c.line, d)
+					}
+					return
+				}
+			}
+			t.Errorf("no error with %q in %v", c.want, ds)
+		})
+	}
+}
