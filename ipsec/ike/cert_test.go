@@ -116,6 +116,17 @@ func TestCertificates(t *testing.T) {
 			if e := na.table.Current("peer"); e != nil {
 				t.Errorf("a CHILD_SA was installed with an unverified peer: %v", e)
 			}
+			// The responder had established the IKE SA; the initiator's
+			// N(AUTHENTICATION_FAILED) takes it down there too.
+			if err := wait(t, nb); err != nil {
+				t.Fatalf("responder: %v before the refusal", err)
+			}
+			if err := wait(t, nb); err == nil || !strings.Contains(err.Error(), "AUTHENTICATION_FAILED") {
+				t.Errorf("responder: %v, want the peer's AUTHENTICATION_FAILED", err)
+			}
+			if e := nb.table.Current("peer"); e != nil || len(nb.d.Status()) != 0 {
+				t.Errorf("the responder kept its SAs: %v %+v", e, nb.d.Status())
+			}
 		})
 	}
 }

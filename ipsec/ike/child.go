@@ -142,7 +142,10 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 	if r := sa.cfg.ChildRekeyTime; r > 0 {
 		jitter, _ := d.random(1)
 		life.Soft.Time = r - r/10*time.Duration(jitter[0])/255
-		life.Hard.Time = r + r/10
+		// At least minHardMargin after the rekey: the SADB checks time
+		// lifetimes once a second, and a short lifetime must not reach
+		// its hard limit before the soft one was seen and acted on.
+		life.Hard.Time = r + max(r/10, minHardMargin)
 	}
 	mk := func(spi uint32, key, auth []byte) esp.Config {
 		return esp.Config{SPI: spi, Mode: mode, Algorithm: alg, Key: key, AuthKey: auth, ESN: suite.ESN, Lifetime: life}
@@ -176,6 +179,10 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 	sa.children = append(sa.children, childPair{in: inSPI, out: outSPI, localTS: localTS, remoteTS: remoteTS})
 	return nil
 }
+
+// minHardMargin is the least time between a CHILD_SA's rekey and its
+// hard lifetime.
+const minHardMargin = 10 * time.Second
 
 // espAlgorithm maps a negotiated ESP suite to ipsec/esp's transform.
 func espAlgorithm(s ikecrypto.Suite) (esp.Algorithm, error) {
@@ -276,6 +283,12 @@ func (d *Daemon) rekeyChild(sa *ikeSA, m *message.Message) error {
 		if !found {
 			return d.answer(sa, m, &message.Notify{Protocol: message.ProtocolESP, SPI: rekey.SPI, NotifyType: message.NotifyChildSANotFound})
 		}
+	} else if i := slices.IndexFunc(sa.children, func(c childPair) bool { return !c.replaced }); i >= 0 {
+		// A new CHILD_SA while we hold one: the peer lost its own (it
+		// expired there first). The SADB keeps one pair per peer, so the
+		// new one takes over, and ours goes after the grace period.
+		replace = sa.children[i].in
+		sa.children[i].replaced = true
 	}
 	ke, _ := m.Get(message.PayloadKE).(*message.KE)
 	offered := cryptoProposals(saPayload.Proposals)

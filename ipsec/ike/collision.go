@@ -71,16 +71,15 @@ func (d *Daemon) deleteRedundant(sa *ikeSA, in uint32) {
 	})
 }
 
-// forgetChild removes a CHILD_SA from the SADB and from sa.
+// forgetChild removes a CHILD_SA from the SADB and from the IKE SA that
+// holds it now: an IKE SA rekey may have moved it from sa since the DELETE
+// was sent on sa.
 func (d *Daemon) forgetChild(sa *ikeSA, in uint32) {
 	if err := d.sadb.Delete(in); err != nil {
 		d.log.Debug("delete CHILD_SA", "peer", sa.cfg.Name, "spi", in, "err", err)
 	}
-	for i, c := range sa.children {
-		if c.in == in {
-			sa.children = append(sa.children[:i], sa.children[i+1:]...)
-			break
-		}
+	if owner, i := d.childOwner(in); owner != nil {
+		owner.children = append(owner.children[:i], owner.children[i+1:]...)
 	}
 }
 

@@ -535,6 +535,9 @@ func (d *Daemon) handleResponse(sa *ikeSA, m *message.Message, raw []byte) func(
 		if err == nil {
 			return func() { d.notify(sa, nil) }
 		}
+		if errors.Is(err, errAuthFailed) {
+			d.refuseResponder(sa)
+		}
 	case sa.state == stateEstablished && sa.pending != nil && m.Exchange == sa.pendingExchange:
 		d.stopRetransmit(sa)
 		sa.nextID++
@@ -707,6 +710,18 @@ func (d *Daemon) verifyPeer(sa *ikeSA, id *message.ID, auth *message.Auth, certs
 }
 
 var errAuthFailed = errors.New("authentication failed")
+
+// refuseResponder tells a responder whose AUTH we refused, which has
+// established the IKE SA on its side, that we will not use it: an
+// INFORMATIONAL with N(AUTHENTICATION_FAILED) (RFC 7296 §2.21.2), sent
+// once, unanswered or not; the IKE SA goes at once.
+func (d *Daemon) refuseResponder(sa *ikeSA) {
+	m := &message.Message{Header: message.Header{SPIi: sa.spiI, SPIr: sa.spiR, Exchange: message.Informational,
+		Flags: message.FlagInitiator, MessageID: 2}}
+	if b, err := d.seal(sa, m, []message.Payload{message.NewNotify(message.NotifyAuthenticationFailed, nil)}); err == nil {
+		d.reply(sa.remote, b)
+	}
+}
 
 // errorNotify turns an error notification in a response into an error.
 func errorNotify(m *message.Message) error {

@@ -554,3 +554,32 @@ func TestStrictTS(t *testing.T) {
 		})
 	}
 }
+
+// TestChildExpiredWithoutRekey: when the last CHILD_SA of a kept IKE SA
+// hard-expires without having been rekeyed, a new one is created
+// (CREATE_CHILD_SA without REKEY_SA), and the peer, which still holds its
+// side, lets the new pair take over.
+func TestChildExpiredWithoutRekey(t *testing.T) {
+	a := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.1.0/24"), remoteTS: pfx("198.19.2.0/24")}
+	b := side{psk: "k", ike: "aes256gcm16-prfsha256-x25519", esp: "aes256gcm16", localTS: pfx("198.19.2.0/24"), remoteTS: pfx("198.19.1.0/24")}
+	na, nb, _ := newPairWith(t, a, b, func(c *Config) { c.Keep = true }, esp.TableOptions{})
+	establish(t, na, nb)
+	e := na.table.Current("peer")
+	// What the SADB does at the hard limit: the pair goes, then the event.
+	if err := na.table.Delete(e.In.SPI()); err != nil {
+		t.Fatal(err)
+	}
+	na.d.Lifetime(esp.Event{Kind: esp.EventHardExpire, Peer: "peer", InSPI: e.In.SPI(), OutSPI: e.Out.SPI()})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ea, eb := na.table.Current("peer"), nb.table.Current("peer")
+		if ea != nil && eb != nil && ea.In.SPI() != e.In.SPI() && eb.Out.SPI() == ea.In.SPI() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new CHILD_SA: A %v, B %v", ea, eb)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	checkChildren(t, na, nb)
+}

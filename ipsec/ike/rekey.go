@@ -34,6 +34,14 @@ func (d *Daemon) Lifetime(ev esp.Event) {
 		d.enqueue(sa, func() { d.sendRekey(sa, old) })
 	case esp.EventHardExpire, esp.EventRetired:
 		sa.children = append(sa.children[:i], sa.children[i+1:]...)
+		if ev.Kind == esp.EventHardExpire && len(sa.children) == 0 && sa.cfg.Keep {
+			// Expired without a rekey (a missed soft limit, a failed
+			// rekey): an IKE SA kept up for traffic gets a new CHILD_SA.
+			d.log.Warn("CHILD_SA expired without a rekey; creating a new one", "peer", sa.cfg.Name)
+			d.enqueue(sa, func() {
+				d.sendRekey(sa, childPair{localTS: sa.cfg.LocalTS, remoteTS: sa.cfg.RemoteTS})
+			})
+		}
 	}
 }
 
@@ -88,9 +96,10 @@ func (d *Daemon) request(sa *ikeSA, exchange message.ExchangeType, inner []messa
 }
 
 // sendRekey starts a CREATE_CHILD_SA that rekeys old (§1.3.3), unless
-// the peer rekeyed it while this waited in the queue.
+// the peer rekeyed it while this waited in the queue. With old.in 0 it
+// creates a new CHILD_SA with old's selectors instead (§1.3.1).
 func (d *Daemon) sendRekey(sa *ikeSA, old childPair) {
-	if i := slices.IndexFunc(sa.children, func(c childPair) bool { return c.in == old.in }); i < 0 || sa.children[i].replaced {
+	if i := slices.IndexFunc(sa.children, func(c childPair) bool { return c.in == old.in }); old.in != 0 && (i < 0 || sa.children[i].replaced) {
 		return
 	}
 	spi, err := d.sadb.AllocateSPI()
@@ -104,11 +113,14 @@ func (d *Daemon) sendRekey(sa *ikeSA, old childPair) {
 	}
 	props := sa.cfg.ESPProposals
 	var priv *ikecrypto.PrivateKey
-	inner := []message.Payload{
-		&message.Notify{Protocol: message.ProtocolESP, SPI: spiBytes(old.in), NotifyType: message.NotifyRekeySA},
+	var inner []message.Payload
+	if old.in != 0 {
+		inner = append(inner, &message.Notify{Protocol: message.ProtocolESP, SPI: spiBytes(old.in), NotifyType: message.NotifyRekeySA})
+	}
+	inner = append(inner,
 		&message.SA{Proposals: wireProposals(props, message.ProtocolESP, spiBytes(spi))},
 		&message.Nonce{Data: ni},
-	}
+	)
 	// Perfect forward secrecy when our ESP proposals name a DH group.
 	if len(props) > 0 && len(props[0].DH) > 0 && props[0].DH[0] != ikecrypto.DHNone {
 		var pub []byte
@@ -118,10 +130,12 @@ func (d *Daemon) sendRekey(sa *ikeSA, old childPair) {
 		inner = append(inner, &message.KE{Group: message.DHGroup(props[0].DH[0]), Data: pub})
 	}
 	inner = append(inner, message.NewTS(false, old.localTS...), message.NewTS(true, old.remoteTS...))
-	if sa.rekeys == nil {
-		sa.rekeys = map[uint32]*collision{}
+	if old.in != 0 {
+		if sa.rekeys == nil {
+			sa.rekeys = map[uint32]*collision{}
+		}
+		sa.rekeys[old.in] = &collision{}
 	}
-	sa.rekeys[old.in] = &collision{}
 	err = d.request(sa, message.CreateChildSA, inner, func(m *message.Message) {
 		if err := d.rekeyResponse(sa, old, spi, ni, priv, m); err != nil {
 			delete(sa.rekeys, old.in)
@@ -175,6 +189,14 @@ func (d *Daemon) rekeyResponse(sa *ikeSA, old childPair, spi uint32, ni []byte, 
 	peerSPI := binary.BigEndian.Uint32(saPayload.Proposals[0].SPI)
 	ours := &childRekey{in: spi, ni: ni, nr: bytes.Clone(nonce.Data)}
 	place, redundant := placement{replace: old.in}, false
+	if old.in == 0 {
+		// A new CHILD_SA, not a rekey: nothing to replace or delete.
+		if err := d.installKeys(sa, suite, gir, ni, nonce.Data, spi, peerSPI, localTS, remoteTS, true, placement{}); err != nil {
+			return err
+		}
+		d.log.Info("CHILD_SA created", "peer", sa.cfg.Name, "child", childString(suite, spi, peerSPI, localTS, remoteTS))
+		return nil
+	}
 	if col := sa.rekeys[old.in]; col != nil {
 		col.ours = ours
 		if col.theirs != nil {

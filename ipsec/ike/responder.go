@@ -298,6 +298,14 @@ func (d *Daemon) answer(sa *ikeSA, m *message.Message, inner ...message.Payload)
 func (d *Daemon) informational(sa *ikeSA, m *message.Message) func() {
 	var reply []message.Payload
 	ikeGone := false
+	if n := m.Notify(message.NotifyAuthenticationFailed); n != nil {
+		// The initiator refused our AUTH after we had established the IKE
+		// SA (RFC 7296 §2.21.2): nothing of it may be used.
+		d.answer(sa, m)
+		d.log.Warn("IKE SA refused by the peer: it did not accept our authentication", "peer", sa.cfg.Name)
+		d.removeLocked(sa)
+		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: the peer answered AUTHENTICATION_FAILED", sa.cfg.Name)) }
+	}
 	for _, p := range m.Payloads {
 		del, ok := p.(*message.Delete)
 		if !ok {
