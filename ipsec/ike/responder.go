@@ -302,7 +302,7 @@ func (d *Daemon) informational(sa *ikeSA, m *message.Message) func() {
 		// The initiator refused our AUTH after we had established the IKE
 		// SA (RFC 7296 §2.21.2): nothing of it may be used.
 		d.answer(sa, m)
-		d.log.Warn("IKE SA refused by the peer: it did not accept our authentication", "peer", sa.cfg.Name)
+		d.log.Warn("IKE SA refused by the peer: it answered AUTHENTICATION_FAILED to our authentication", "peer", sa.cfg.Name)
 		d.removeLocked(sa)
 		return func() { d.notify(sa, fmt.Errorf("ike: peer %s: the peer answered AUTHENTICATION_FAILED", sa.cfg.Name)) }
 	}
