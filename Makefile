@@ -6,16 +6,20 @@ BIN      := $(CURDIR)/bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 RAMPART  := $(BIN)/rampart
+CNI      := $(BIN)/rampart-cni
 ORACLE   := $(BIN)/npguard-oracle
 
-.PHONY: all build deps test unit e2e-tunnel interop differential fuzz demo bench-analyze bench-tunnel clean
+.PHONY: all build deps test unit e2e-tunnel interop e2e-lab differential fuzz demo bench-analyze bench-tunnel bench-ike clean
 
 all: build
 
-build: $(RAMPART)
+build: $(RAMPART) $(CNI)
 
 $(RAMPART): FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/rampart
+
+$(CNI): FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/rampart-cni
 
 # deps fetches the Go modules and builds the test-only tools: np-guard's
 # netpol-analyzer (an independent NetworkPolicy implementation) lives in a
@@ -31,7 +35,7 @@ $(ORACLE): tools/npguard-oracle/main.go tools/npguard-oracle/go.mod
 
 # test: unit tests and the privileged end-to-end suites (as root; without
 # root they skip, unless RAMPART_REQUIRE_PRIVILEGED=1 as in CI).
-test: deps unit e2e-tunnel interop
+test: deps unit e2e-tunnel interop e2e-lab
 
 # unit includes the differential test against np-guard (RAMPART_NPGUARD).
 unit: $(ORACLE)
@@ -51,6 +55,12 @@ e2e-tunnel: build
 interop: build
 	$(GO) test -count=1 -run 'TestPrivilegedStrongSwan' -v ./ipsec/ike/
 	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivilegedInterop' -v ./internal/datapath/
+
+# e2e-lab: node agents in network namespaces: the tunnel between two
+# agents keyed by their certificates, the guard (SIGKILL drops, never
+# leaks), recovery, and a node claiming another's pod CIDR refused.
+e2e-lab: build
+	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/
 
 # differential runs only the comparison with np-guard on thousands of
 # random policies, verbosely (it also runs in `make unit`).
@@ -77,6 +87,15 @@ demo: build
 bench-tunnel: build
 	bash bench/tunnel/deps.sh
 	RAMPART=$(RAMPART) bash bench/tunnel/run.sh
+
+# bench-ike: IKE handshakes per second and memory per IKE SA, Rampart's
+# responder beside strongSwan's charon, both driven by the same initiator
+# (Rampart's, with many identities) in network namespaces (not part of
+# make test). bench/ike/run.sh lists its knobs (N_LIST, ROUNDS, PROFILE=1).
+bench-ike:
+	bash scripts/deps.sh
+	$(GO) build -trimpath -o $(BIN)/ike-bench ./bench/ike
+	IKE_BENCH=$(BIN)/ike-bench bash bench/ike/run.sh
 
 bench-analyze: deps $(ORACLE)
 	RAMPART_NPGUARD=$(ORACLE) bash bench/analyze.sh
