@@ -1,0 +1,251 @@
+package nft
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/internal/policy"
+	"github.com/rampartnet/rampart/internal/policy/policytest"
+	corev1 "k8s.io/api/core/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the compiler's output")
+
+// loadModel reads manifests into a Model, failing on any error diagnostic.
+func loadModel(t testing.TB, paths ...string) *policy.Model {
+	t.Helper()
+	snap, err := cluster.Load(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return modelOf(t, snap)
+}
+
+func modelOf(t testing.TB, snap *cluster.Snapshot) *policy.Model {
+	t.Helper()
+	if cluster.HasErrors(snap.Diagnostics) {
+		t.Fatalf("loading: %v", snap.Diagnostics)
+	}
+	m, diags := policy.NewModel(snap)
+	if cluster.HasErrors(diags) {
+		t.Fatalf("model: %v", diags)
+	}
+	return m
+}
+
+// nodeOf makes the Node of the model's pods on node name, with veths
+// rmp0, rmp1, ... in the order of their refs.
+func nodeOf(m *policy.Model, name string) Node {
+	n := Node{Name: name}
+	for _, e := range m.Endpoints {
+		if e.Node == name && !e.HostNetwork {
+			n.Pods = append(n.Pods, Pod{Ref: e.Ref(), Veth: fmt.Sprintf("rmp%d", len(n.Pods))})
+		}
+	}
+	return n
+}
+
+// TestGolden compiles each testdata/*.yaml for node1 and compares the
+// rendered ruleset with testdata/*.golden (go test -update rewrites
+// them). Each ruleset is also run against the verdict engine.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			m := loadModel(t, f)
+			rs, err := Compile(m, nodeOf(m, "node1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rs.String()
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the compiler's output (go test -update rewrites it):\n%s", golden, lineDiff(string(want), got))
+			}
+			again, _ := Compile(m, nodeOf(m, "node1"))
+			if again.String() != got {
+				t.Error("two compilations of the same input differ")
+			}
+			a := checkAgainstVerdict(t, m, rs, interestingProbes(m))
+			t.Logf("%d flows: %d allowed, %d denied", a.flows, a.allowed, a.denied)
+		})
+	}
+}
+
+// lineDiff lists the lines that differ, for a readable failure.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d:\n  want %q\n  got  %q\n", i+1, wl, gl)
+		}
+	}
+	return b.String()
+}
+
+// TestRandomAgreesWithVerdict is the differential test: random clusters
+// with addresses, a third of the pods local, every pair and probe.
+func TestRandomAgreesWithVerdict(t *testing.T) {
+	seeds := 12
+	if testing.Short() {
+		seeds = 3
+	}
+	var total agreement
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		snap := policytest.Generate(seed, policytest.Options{Namespaces: 4, Workloads: 24, Policies: 12, PodIPs: true})
+		m := modelOf(t, snap)
+		n := Node{Name: "n1"}
+		for i, e := range m.Endpoints {
+			if i%3 == int(seed%3) {
+				n.Pods = append(n.Pods, Pod{Ref: e.Ref(), Veth: fmt.Sprintf("rmp%d", i)})
+			}
+		}
+		rs, err := Compile(m, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var probes []probe
+		for _, port := range []int32{1, 80, 81, 82, 8080, 65535} {
+			for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP} {
+				probes = append(probes, probe{proto, port})
+			}
+		}
+		a := checkAgainstVerdict(t, m, rs, probes)
+		total.flows += a.flows
+		total.allowed += a.allowed
+		total.denied += a.denied
+	}
+	if total.allowed < total.flows/10 || total.denied < total.flows/10 {
+		t.Errorf("lopsided: %+v", total)
+	}
+	t.Logf("%+v", total)
+}
+
+func TestCompileErrors(t *testing.T) {
+	m := loadModel(t, "testdata/two-policies.yaml")
+	for _, tc := range []struct {
+		name string
+		pods []Pod
+		want string
+	}{
+		{"unknown pod", []Pod{{Ref: "alpha/nope", Veth: "rmp0"}}, "not in the model"},
+		{"no veth", []Pod{{Ref: "alpha/db"}}, "veth name"},
+		{"long veth", []Pod{{Ref: "alpha/db", Veth: "rmp0123456789abc"}}, "veth name"},
+		{"same veth", []Pod{{Ref: "alpha/db", Veth: "rmp0"}, {Ref: "alpha/cache", Veth: "rmp0"}}, "also pod alpha/db's"},
+		{"foreign address", []Pod{{Ref: "alpha/db", Veth: "rmp0", Addr: netip.MustParseAddr("198.19.0.3")}}, "is not the pod's"},
+		{"ipv6", []Pod{{Ref: "alpha/db", Veth: "rmp0", Addr: netip.MustParseAddr("fd00::1")}}, "only IPv4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Compile(m, Node{Name: "node1", Pods: tc.pods})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestChurnAddsElementsOnly: pods that come and match existing selectors,
+// remote or local, change set elements only, and only by adding: the
+// chains and the declarations of the sets stay as they were. A pod like
+// one that exists (same namespace, labels and ports) adds its address to
+// pod_class, and if local its veth, its address and its profiles, and
+// nothing else.
+func TestChurnAddsElementsOnly(t *testing.T) {
+	base, err := os.ReadFile("testdata/named-ports.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := string(base) + `
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-2, namespace: alpha, labels: {app: api}}
+spec:
+  nodeName: node2
+  containers:
+  - name: c
+    image: x
+    ports: [{name: http, containerPort: 9090}, {name: dns, containerPort: 53, protocol: UDP}]
+status: {podIP: 198.19.1.3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-3, namespace: alpha, labels: {app: web}}
+spec:
+  nodeName: node1
+  containers:
+  - name: c
+    image: x
+    ports: [{name: http, containerPort: 8080}]
+status: {podIP: 198.19.0.4}
+`
+	compile := func(text string) *Ruleset {
+		s := &cluster.Snapshot{}
+		cluster.LoadBytes("churn.yaml", []byte(text), s)
+		s.Finish()
+		m := modelOf(t, s)
+		rs, err := Compile(m, nodeOf(m, "node1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	before, after := compile(string(base)), compile(more)
+	if !reflect.DeepEqual(before.Chains, after.Chains) {
+		t.Error("chains changed")
+	}
+	added := map[string]int{}
+	for i, s := range before.Sets {
+		a := after.Sets[i]
+		if s.Name != a.Name || !reflect.DeepEqual(s.Key, a.Key) || s.Value != a.Value || s.Interval != a.Interval {
+			t.Fatalf("set %s declared differently after churn", s.Name)
+		}
+		have := map[string]bool{}
+		for _, e := range a.Elements {
+			have[elementString(a, e)] = true
+		}
+		for _, e := range s.Elements {
+			if !have[elementString(s, e)] {
+				t.Errorf("set %s lost element %s", s.Name, elementString(s, e))
+			}
+		}
+		if n := len(a.Elements) - len(s.Elements); n != 0 {
+			added[s.Name] = n
+		}
+	}
+	want := map[string]int{MapPodClass: 2, SetPodAddrs: 1, SetPodIfaces: 1, SetPodSrc: 1, MapIngressProfile: 1, MapEgressProfile: 1}
+	if !reflect.DeepEqual(added, want) {
+		t.Errorf("elements added per set: got %v, want %v", added, want)
+	}
+	if len(before.Profiles) != len(after.Profiles) || len(before.Classes) != len(after.Classes) {
+		t.Errorf("profiles %d -> %d, classes %d -> %d", len(before.Profiles), len(after.Profiles), len(before.Classes), len(after.Classes))
+	}
+}

@@ -1,0 +1,125 @@
+// Package nft enforces NetworkPolicy on one node with nftables: a pure
+// compiler from the Model to a small typed IR (compiler.go, ir.go), a text
+// renderer for golden files (render.go), an interpreter of the IR that
+// tests and conntrack clean-up share (eval.go), and a thin applier on
+// github.com/google/nftables (apply_linux.go).
+//
+// # The node it compiles for
+//
+// Routed, Calico-style IPv4, as internal/cni wires it: each local pod has a
+// /32 and one host veth; the node routes the /32 to the veth and answers ARP
+// for the pods' gateway 169.254.1.1 by proxy. Pod to pod on the node, pod to
+// remote pod (out of the TUN device or another interface) and remote to
+// local pod are FORWARDed; pod to node and node to pod go through INPUT and
+// OUTPUT, which the table leaves alone: traffic between a pod and its own
+// node is always allowed (the verdict engine's "node" evaluator), and a pod
+// reaching itself never leaves its namespace ("loopback"). Any address of
+// the node's namespace counts as the node (169.254.1.1 included), not only
+// those the Node object lists.
+//
+// # The path of a packet through table inet rampart
+//
+//  1. prerouting, priority raw (before conntrack sees it): IPv6 from a pod
+//     veth is dropped (pods are IPv4-only, and every later rule reads IPv4
+//     headers). Anti-spoofing: a packet from a pod veth must carry that
+//     pod's address (iifname . ip saddr @pod_src), and a local pod's
+//     address may arrive from no other interface. After this, a local pod's
+//     address is an identity that policy can trust.
+//  2. forward, priority filter: IPv6 towards a pod veth is dropped; packets
+//     of tracked connections pass (ct state established,related: replies of
+//     allowed connections, and what the policy allowed when they began); a
+//     TCP packet to or from a pod that is neither tracked nor a SYN is
+//     dropped, so that a connection whose conntrack entry was deleted
+//     cannot be picked up again from its other end.
+//  3. egress, for every forwarded packet: if the source is a local pod
+//     isolated for egress, the destination must be allowed by its profile,
+//     else drop.
+//  4. ingress, the same for a destination that is a local pod isolated for
+//     ingress, with the source as the peer.
+//
+// A flow between two local pods passes both 3 and 4: the source's egress
+// and the destination's ingress must both allow it, as in Model.Verdict.
+// A flow between nodes passes 3 on the source's node and 4 on the
+// destination's; each node enforces for its own pods only, which is
+// enough since every pod is local to exactly one node.
+//
+// # The IR layout, and why
+//
+// Chains and rules are the same for every node and every Model (see
+// chains in compiler.go). Everything that depends on pods and policies is
+// a set element, so pod churn and policy changes never change a rule, and
+// the cost per packet is a constant: at most six map and set lookups per
+// direction, whatever the number of policies, rules and pods.
+//
+//   - Profiles, for the subject of a decision: the local pods of one
+//     namespace that the same policies isolate in a direction, with (for
+//     ingress) the same named ports, decide alike. They share a profile, a
+//     32-bit number hashed from that key so that it stays put while other
+//     pods and profiles come and go. Maps ingress_profile and
+//     egress_profile give a local pod's profile; a pod that is not isolated
+//     in a direction is not in the map, and that direction lets everything
+//     through (the "default" evaluator).
+//   - Classes, for the peer (Cilium's identities; the verdict engine's
+//     classes): pods of the cluster that no policy can tell apart as peers,
+//     i.e. with the same namespace, labels, container ports and ipBlocks
+//     around their addresses, share a class number, hashed from that key.
+//     Map pod_class holds every pod address of the cluster and its class.
+//   - Allow sets, two per direction, with ranges in every field (the
+//     kernel's pipapo sets), keyed by a concatenation of map lookups and
+//     packet fields. *_pods is profile . peer class . protocol . port: what
+//     rules allow by pod (selector peers, and for egress the named ports,
+//     which resolve against the destination's own container ports), one
+//     element per class rather than per pod. *_nets is profile . address
+//     range . protocol . port: what rules allow by address (ipBlocks minus
+//     their exceptions, and rules without peers), cut into ranges that never
+//     overlap; it holds no pod address. Ports are ranges: endPort; a
+//     protocol alone is 0-65535; a rule without ports is every protocol
+//     0-255 and every port, ICMP included. A pod address inside an ipBlock
+//     is covered by the *_nets ranges, as Peer.MatchesEndpoint matches
+//     ipBlocks against pod addresses too.
+//   - Anti-spoofing sets: pod_ifaces, pod_addrs and pod_src (veth .
+//     address).
+//
+// So a pod that joins an existing class adds one element (its address in
+// pod_class), plus, if it is local, its veth and address to the
+// anti-spoofing sets and its profiles to the profile maps; a pod of a new
+// class adds that class's elements to the *_pods sets. Nothing is removed
+// and no rule changes (TestChurnAddsElementsOnly).
+//
+// The compiler reads the Model's rules directly and follows the verdict
+// engine's code (Peer.MatchesEndpoint, Peer.MatchesAddr, Port.Matches); the
+// tests hold the two together: the interpreter runs each compiled ruleset
+// on every pair of interesting addresses and ports and compares with
+// Model.Verdict (golden inputs and random clusters), and the privileged
+// lab compares the kernel with Model.Verdict on real packets.
+//
+// # Applying
+//
+// Apply sends one batch: add the table (a no-op if it exists), delete it,
+// add the new one whole. nf_tables commits a batch atomically or not at
+// all, so a batch the kernel refuses leaves the previous rules in force,
+// and no packet sees a half-built table. The table has no owner flag: it
+// outlives the agent, and a node whose agent stopped keeps enforcing its
+// last rules (fail closed). After a commit, Apply deletes the conntrack
+// entries of forwarded flows that the new rules would not let start
+// (judged by the interpreter on the entry's original source and its reply
+// source and port, so DNAT is seen as the forward hook sees it), so a
+// policy change holds for established connections too. Apply is not safe
+// to call concurrently for one namespace; the agent serializes changes.
+//
+// # Left out, on purpose
+//
+//   - IPv6 pods: IPv6 from and to pod veths is dropped.
+//   - hostNetwork pods have no veth and are not isolated (as upstream).
+//   - Services: the forward hook sees packets after kube-proxy's DNAT, so
+//     policy applies to the backend pod's address and port, as upstream
+//     specifies (the conntrack clean-up uses the reply tuple for the same
+//     reason). Traffic that is SNATed to the node's address before it
+//     reaches a pod is judged by that address.
+//   - Loading the table into a netns where conntrack was off drops the
+//     untracked mid-stream TCP of connections that existed before (rule
+//     2); on a node conntrack is on long before the agent starts.
+//   - Incremental updates: the skeleton is constant, so a change could be
+//     sent as element additions and deletions; today Apply replaces the
+//     table, which is as atomic and simpler to prove.
+package nft
