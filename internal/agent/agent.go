@@ -30,6 +30,7 @@ import (
 
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/datapath"
+	"github.com/rampartnet/rampart/internal/nft"
 	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
@@ -114,7 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.cfg.Enforce {
 		// Again, in case the install step did not run or the table was
 		// removed: before the datapath, so nothing leaves in clear.
-		if err := InstallGuard(a.cfg.guard()); err != nil {
+		if err := nft.InstallGuard(a.cfg.guard()); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rampartnet/rampart/internal/datapath"
 	"github.com/rampartnet/rampart/internal/netns"
+	"github.com/rampartnet/rampart/internal/nft"
 )
 
 // TestPrivilegedAgentTunnel: two nodes' agents (`rampart agent run`) key
@@ -81,7 +82,7 @@ spec:
 	}
 	t.Cleanup(func() {
 		for _, ns := range []*netns.NS{a.Host, b.Host} {
-			ns.Do(RemoveGuard)
+			ns.Do(nft.RemoveGuard)
 		}
 	})
 	// Installed, agents not running yet: the guard already drops.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampartnet/rampart/internal/cni"
 	"github.com/rampartnet/rampart/internal/datapath"
+	"github.com/rampartnet/rampart/internal/nft"
 )
 
 // CNIConfFile is the name of the network configuration Install writes.
@@ -24,7 +25,7 @@ const PodMTU = datapath.DefaultUnderlayMTU - 20 - 8 - 57
 // configuration that wires pods with rampart-cni. Both are idempotent.
 func Install(c *Config) error {
 	if c.Enforce {
-		if err := InstallGuard(c.guard()); err != nil {
+		if err := nft.InstallGuard(c.guard()); err != nil {
 			return err
 		}
 	}
@@ -56,8 +57,8 @@ func Install(c *Config) error {
 	return os.Rename(tmp, path)
 }
 
-func (c *Config) guard() Guard {
-	return Guard{Local: c.PodCIDR, Cluster: c.ClusterCIDR, Device: c.Device}
+func (c *Config) guard() nft.Guard {
+	return nft.Guard{Local: c.PodCIDR, Cluster: c.ClusterCIDR, Device: c.Device}
 }
 
 // flatten is the plugin's view of a one-plugin conflist: the plugin's
