@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"os"
@@ -352,27 +351,11 @@ func (v *validator) certs(path, name string) []*x509.Certificate {
 		v.errorf(path, "a PEM certificate file is required for certificate authentication")
 		return nil
 	}
-	data, err := os.ReadFile(v.path(name))
+	certs, err := ikecrypto.ReadCertificates(v.path(name))
 	if err != nil {
 		v.errorf(path, "%v", err)
-		return nil
 	}
-	var out []*x509.Certificate
-	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			v.errorf(path, "%s: %v", name, err)
-			return nil
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		v.errorf(path, "%s holds no PEM certificate", name)
-	}
-	return out
+	return certs
 }
 
 // privateKey reads a PEM private key (PKCS#8, SEC 1 EC or PKCS#1 RSA) from
@@ -382,35 +365,11 @@ func (v *validator) privateKey(path, name string) crypto.Signer {
 		v.errorf(path, "a private key file is required for certificate authentication")
 		return nil
 	}
-	data, err := ikecrypto.ReadSecretFile(v.path(name))
+	key, err := ikecrypto.ReadPrivateKey(v.path(name))
 	if err != nil {
 		v.errorf(path, "%v", err)
-		return nil
 	}
-	defer clear(data)
-	block, _ := pem.Decode(data)
-	if block == nil {
-		v.errorf(path, "%s holds no PEM private key", name)
-		return nil
-	}
-	defer clear(block.Bytes)
-	var key any
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		err = fmt.Errorf("a %q block, not a private key", block.Type)
-	}
-	signer, ok := key.(crypto.Signer)
-	if err != nil || !ok {
-		v.errorf(path, "%s: not a usable private key: %v", name, err)
-		return nil
-	}
-	return signer
+	return key
 }
 
 // secretFile reads a pre-shared key from a file only its owner can read.
