@@ -146,6 +146,7 @@ type Daemon struct {
 	// request, which carries no responder SPI yet.
 	halfOpen map[halfOpenKey]*ikeSA
 	cookies  cookieJar
+	idx      *peerIndex // built on demand from peers
 }
 
 type halfOpenKey struct {
@@ -207,6 +208,7 @@ func (d *Daemon) AddPeer(c Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.peers[c.Name] = &c
+	d.idx = nil
 	return nil
 }
 

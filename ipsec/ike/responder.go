@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -12,46 +13,100 @@ import (
 	"github.com/rampartnet/rampart/ipsec/ike/message"
 )
 
+// peerIndex finds the configured peers that may answer an IKE SA, without
+// a walk over every peer per handshake (a gateway may have thousands of
+// identities): by address, those at any address by family, and by the
+// identity they must prove. Each list is sorted by name. It is rebuilt
+// after AddPeer changed the peers.
+type peerIndex struct {
+	byAddr map[netip.Addr][]*Config
+	any4   []*Config // at 0.0.0.0
+	any6   []*Config // at ::
+	byID   map[string][]*Config
+}
+
+func (d *Daemon) index() *peerIndex {
+	if d.idx != nil {
+		return d.idx
+	}
+	x := &peerIndex{byAddr: map[netip.Addr][]*Config{}, byID: map[string][]*Config{}}
+	names := make([]string, 0, len(d.peers))
+	for n := range d.peers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := d.peers[n]
+		switch a := c.Remote.Addr().Unmap(); {
+		case a.IsUnspecified() && a.Is4():
+			x.any4 = append(x.any4, c)
+		case a.IsUnspecified():
+			x.any6 = append(x.any6, c)
+		default:
+			x.byAddr[a] = append(x.byAddr[a], c)
+		}
+		k := idKey(c.RemoteID)
+		x.byID[k] = append(x.byID[k], c)
+	}
+	d.idx = x
+	return x
+}
+
+// maxTried bounds the configurations whose IKE proposals an IKE_SA_INIT
+// is matched against, of those at its address and of those at any
+// address: an unauthenticated request must not cost a walk over thousands
+// of identities. A gateway with more identities than that gives them the
+// same proposals; IKE_AUTH then finds the identity's own by index.
+const maxTried = 64
+
+func idKey(id ikecrypto.Identity) string { return string(rune(id.Type)) + string(id.Data) }
+
 // candidates are the configured peers that may answer an IKE_SA_INIT from
 // remote: those at its address, then those whose address is unspecified
 // (0.0.0.0 or ::, any address: road warriors, or many identities behind
-// one NAT), by name. Which one it is gets settled in IKE_AUTH by the
+// one NAT), each by name. Which one it is gets settled in IKE_AUTH by the
 // identity the initiator proves (selectByID).
-func (d *Daemon) candidates(remote netip.AddrPort) []*Config {
-	var exact, any []*Config
-	for _, c := range d.peers {
-		switch a := c.Remote.Addr(); {
-		case a == remote.Addr():
-			exact = append(exact, c)
-		case a.IsUnspecified() && a.Is4() == remote.Addr().Unmap().Is4():
-			any = append(any, c)
-		}
+func (d *Daemon) candidates(remote netip.AddrPort) (exact, any []*Config) {
+	x := d.index()
+	a := remote.Addr().Unmap()
+	any = x.any6
+	if a.Is4() {
+		any = x.any4
 	}
-	byName := func(s []*Config) {
-		sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
-	}
-	byName(exact)
-	byName(any)
-	return append(exact, any...)
+	return x.byAddr[a], any
+}
+
+// mayAnswer reports whether c may answer an IKE SA from remote.
+func mayAnswer(c *Config, remote netip.AddrPort) bool {
+	a, r := c.Remote.Addr().Unmap(), remote.Addr().Unmap()
+	return a == r || (a.IsUnspecified() && a.Is4() == r.Is4())
 }
 
 // selectByID picks, among the peers that may answer remote, the one whose
 // RemoteID the initiator claims and whose IKE proposals include the suite
-// already negotiated; nil if there is none (RFC 7296 §2.15: the responder
-// looks up the initiator's credentials by IDi).
+// already negotiated, those at remote's address first; nil if there is
+// none (RFC 7296 §2.15: the responder looks up the initiator's credentials
+// by IDi).
 func (d *Daemon) selectByID(sa *ikeSA, id ikecrypto.Identity) *Config {
 	if id.Equal(sa.cfg.RemoteID) {
 		return sa.cfg
 	}
-	for _, c := range d.candidates(sa.remote) {
-		if !id.Equal(c.RemoteID) {
+	var fallback *Config
+	for _, c := range d.index().byID[idKey(id)] {
+		if !mayAnswer(c, sa.remote) {
 			continue
 		}
-		if _, err := ikecrypto.AcceptIKEReply(c.IKEProposals, sa.keys.Suite.IKEProposal()); err == nil {
+		if _, err := ikecrypto.AcceptIKEReply(c.IKEProposals, sa.keys.Suite.IKEProposal()); err != nil {
+			continue
+		}
+		if !c.Remote.Addr().IsUnspecified() {
 			return c
 		}
+		if fallback == nil {
+			fallback = c
+		}
 	}
-	return nil
+	return fallback
 }
 
 // handleInitRequest answers an IKE_SA_INIT request (RFC 7296 §1.2).
@@ -63,8 +118,8 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 		}
 		return nil
 	}
-	cands := d.candidates(remote)
-	if len(cands) == 0 {
+	exact, any := d.candidates(remote)
+	if len(exact)+len(any) == 0 {
 		d.log.Info("IKE_SA_INIT from an unknown peer", "from", remote)
 		return nil
 	}
@@ -102,14 +157,14 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 	var suite ikecrypto.Suite
 	var idx int
 	err := errors.New("no candidate")
-	for _, c := range cands {
+	for _, c := range slices.Concat(exact[:min(len(exact), maxTried)], any[:min(len(any), maxTried)]) {
 		if suite, idx, err = ikecrypto.SelectIKE(c.IKEProposals, offered); err == nil {
 			cfg = c
 			break
 		}
 	}
 	if err != nil {
-		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", cands[0].Name, "offered", fmt.Sprint(saPayload.Proposals))
+		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", append(exact, any...)[0].Name, "offered", fmt.Sprint(saPayload.Proposals))
 		refuse(message.NewNotify(message.NotifyNoProposalChosen, nil))
 		return nil
 	}
