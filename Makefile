@@ -56,11 +56,13 @@ interop: build
 	$(GO) test -count=1 -run 'TestPrivilegedStrongSwan' -v ./ipsec/ike/
 	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivilegedInterop' -v ./internal/datapath/
 
-# e2e-lab: node agents in network namespaces: the tunnel between two
-# agents keyed by their certificates, the guard (SIGKILL drops, never
-# leaks), recovery, and a node claiming another's pod CIDR refused.
+# e2e-lab: the node agents (tunnel keyed by their certificates, the guard:
+# SIGKILL drops, never leaks, recovery, a false pod CIDR claim refused) and
+# `rampart lab`: the e2e model on three nodes with every upstream case
+# applied live and probed for real, the underlay capture, SIGKILL of an
+# agent under a TCP transfer, malformed policies refused.
 e2e-lab: build
-	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/
+	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/
 
 # differential runs only the comparison with np-guard on thousands of
 # random policies, verbosely (it also runs in `make unit`).

@@ -41,6 +41,9 @@ type AgentSpec struct {
 	// Policy says where the cluster's objects come from.
 	Policy PolicySourceSpec `json:"policy"`
 	// ControlSocket is the Unix socket `rampart agent status` reads.
+	// Beside it the agent writes its policy status as JSON after every
+	// attempt to apply the manifests ("node.sock" → "node.status.json"):
+	// what it applied, or why it refused a change.
 	ControlSocket string `json:"controlSocket"`
 }
 

@@ -18,11 +18,14 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -57,6 +60,53 @@ type PolicyStatus struct {
 	// Error is why the last change was not applied (the previous rules
 	// stay in force); empty when the rules match the manifests.
 	Error string `json:"error,omitempty"`
+	// Fingerprint identifies the state of the manifests that Error (or,
+	// without one, the rules in force) is about: Fingerprint of
+	// spec.policy.paths when the agent last looked at them. A tool that
+	// changes the manifests computes the same and waits until the status
+	// file carries it.
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// StatusPath is the file beside the control socket where the agent writes
+// its PolicyStatus as JSON after every attempt to apply the manifests
+// ("node.sock" → "node.status.json"), so that tools such as `rampart lab`
+// know when a change is in force or why it was refused.
+func StatusPath(controlSocket string) string {
+	return strings.TrimSuffix(controlSocket, filepath.Ext(controlSocket)) + ".status.json"
+}
+
+// ReadStatus reads the PolicyStatus an agent wrote (StatusPath).
+func ReadStatus(path string) (PolicyStatus, error) {
+	var st PolicyStatus
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("agent status %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// writeStatus replaces the status file in one rename, so a reader never
+// sees half of it. A failure is logged: the status file is a report, the
+// rules are what matters.
+func (a *Agent) writeStatus(st PolicyStatus) {
+	if a.cfg.ControlSocket == "" {
+		return
+	}
+	path := StatusPath(a.cfg.ControlSocket)
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		tmp := path + ".tmp"
+		if err = os.WriteFile(tmp, append(b, '\n'), 0o644); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if err != nil {
+		a.log.Warn("status file not written", "path", path, "err", err)
+	}
 }
 
 // New makes an agent; Run starts it.
@@ -160,11 +210,29 @@ func (a *Agent) syncPolicy(ctx context.Context) error {
 	defer tick.Stop()
 	for first := true; ; first = false {
 		sum, err := fingerprint(a.cfg.PolicyPaths)
-		if err != nil || sum != last || first {
+		fp := ""
+		if err == nil {
+			fp = hex.EncodeToString(sum[:])
+		}
+		a.mu.Lock()
+		current := a.status.Error == "" && a.status.Fingerprint == fp
+		a.mu.Unlock()
+		switch {
+		case err == nil && sum == last && !first && current:
+		case err == nil && sum == last && !first:
+			// A refused change was undone: the manifests are again those
+			// of the rules in force.
+			a.mu.Lock()
+			a.status.Error, a.status.Fingerprint = "", fp
+			st := a.status
+			a.mu.Unlock()
+			a.writeStatus(st)
+		default:
 			if err == nil {
 				err = a.applyPolicy()
 			}
 			a.mu.Lock()
+			a.status.Fingerprint = fp
 			if err != nil {
 				a.status.Error = err.Error()
 				a.log.Error("policy not applied; the rules in force stay", "err", err)
@@ -172,7 +240,9 @@ func (a *Agent) syncPolicy(ctx context.Context) error {
 				a.status.Error = ""
 				last = sum
 			}
+			st := a.status
 			a.mu.Unlock()
+			a.writeStatus(st)
 		}
 		select {
 		case <-ctx.Done():
@@ -201,6 +271,17 @@ func (a *Agent) loadModel() (*policy.Model, error) {
 		return nil, fmt.Errorf("invalid manifests:\n%s", strings.Join(msgs, "\n"))
 	}
 	return m, err
+}
+
+// Fingerprint is the hex form of the fingerprint the agent computes of its
+// manifests (spec.policy.paths, as the config resolves them) and reports
+// in PolicyStatus.Fingerprint.
+func Fingerprint(paths []string) (string, error) {
+	sum, err := fingerprint(paths)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // fingerprint hashes the names, sizes and modification times of the files
