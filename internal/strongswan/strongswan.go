@@ -315,6 +315,19 @@ func (c *Charon) Swanctl(args ...string) (string, error) {
 // Log is what charon has logged so far.
 func (c *Charon) Log() string { return c.log.String() }
 
+// LogContains waits up to timeout for charon's log to contain s: the log
+// comes through a pipe and may lag what charon did.
+func (c *Charon) LogContains(s string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(c.Log(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // ListSAs is `swanctl --list-sas` (text, for assertions and failure logs).
 func (c *Charon) ListSAs() string {
 	out, err := c.Swanctl("--list-sas")

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -66,7 +65,7 @@ func TestPrivilegedStrongSwanCertificates(t *testing.T) {
 			}
 			waitEstablished(t, result, charon)
 			for _, s := range c.theirLog {
-				if !strings.Contains(charon.Log(), s) {
+				if !charon.LogContains(s, 3*time.Second) {
 					t.Errorf("charon did not log %q:\n%s", s, charon.Log())
 				}
 			}

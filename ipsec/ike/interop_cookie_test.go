@@ -44,7 +44,7 @@ func TestPrivilegedStrongSwanCookies(t *testing.T) {
 	t.Run("strongswan initiates", func(t *testing.T) {
 		_, charon, _, result := setup(t, true, 0)
 		waitEstablished(t, result, charon)
-		if !strings.Contains(charon.Log(), "N(COOKIE)") {
+		if !charon.LogContains("N(COOKIE)", 3*time.Second) {
 			t.Errorf("charon was not asked for a cookie:\n%s", charon.Log())
 		}
 	})
@@ -85,7 +85,7 @@ func TestPrivilegedStrongSwanCookies(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitEstablished(t, result, charon)
-		if !strings.Contains(charon.Log(), "N(COOKIE)") {
+		if !charon.LogContains("N(COOKIE)", 3*time.Second) {
 			t.Errorf("charon did not ask for a cookie:\n%s", charon.Log())
 		}
 	})

@@ -94,7 +94,7 @@ func testStrongSwanResponder(t *testing.T, ikeProps, espProps string, fault inte
 			if err == nil || !strings.Contains(err.Error(), fault.ours) {
 				t.Errorf("rampart: %v, want an error with %q", err, fault.ours)
 			}
-			if !strings.Contains(charon.Log(), fault.theirs) {
+			if !charon.LogContains(fault.theirs, 3*time.Second) {
 				t.Errorf("strongSwan's log does not say %q:\n%s", fault.theirs, charon.Log())
 			}
 			if e := table.Current("b"); e != nil {
