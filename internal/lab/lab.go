@@ -405,36 +405,43 @@ func (l *Lab) startAgent(n *NodeState) error {
 // KillAgent SIGKILLs a node's agent, as a crash would: its rules and the
 // guard stay in the kernel, its TUN device and IKE SAs go.
 func (l *Lab) KillAgent(node string) error {
-	unlock, err := lock(l.st.Dir)
+	n, unlock, err := l.lockedNode(node)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	return n.Agent.stop(syscall.SIGKILL, 5*time.Second)
+}
+
+// lockedNode takes the lab's lock, reads its state again and finds a node;
+// the caller releases the lock with unlock unless err is set.
+func (l *Lab) lockedNode(node string) (_ *NodeState, unlock func(), err error) {
+	if unlock, err = lock(l.st.Dir); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	if err := l.reload(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	n := l.st.node(node)
 	if n == nil {
-		return fmt.Errorf("lab: no node %q", node)
+		return nil, nil, fmt.Errorf("lab: no node %q", node)
 	}
-	return n.Agent.stop(syscall.SIGKILL, 5*time.Second)
+	return n, unlock, nil
 }
 
 // StartAgent starts a node's agent again (after KillAgent, or a crash) and
 // waits until it has applied the policies and has its tunnels up.
 func (l *Lab) StartAgent(ctx context.Context, node string) error {
-	unlock, err := lock(l.st.Dir)
+	n, unlock, err := l.lockedNode(node)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := l.reload(); err != nil {
-		return err
-	}
-	n := l.st.node(node)
-	if n == nil {
-		return fmt.Errorf("lab: no node %q", node)
-	}
 	if n.Agent.alive() {
 		return fmt.Errorf("lab: the agent of %s is running (PID %d)", node, n.Agent.PID)
 	}
