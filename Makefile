@@ -9,7 +9,7 @@ RAMPART  := $(BIN)/rampart
 CNI      := $(BIN)/rampart-cni
 ORACLE   := $(BIN)/npguard-oracle
 
-.PHONY: all build deps test unit e2e-tunnel interop e2e-lab differential fuzz demo bench-analyze bench-tunnel bench-ike clean
+.PHONY: all build deps test unit e2e-tunnel interop e2e-lab differential fuzz demo bench-analyze bench-tunnel bench-ike bench-agent clean
 
 all: build
 
@@ -98,6 +98,17 @@ bench-ike:
 	bash scripts/deps.sh
 	$(GO) build -trimpath -o $(BIN)/ike-bench ./bench/ike
 	IKE_BENCH=$(BIN)/ike-bench bash bench/ike/run.sh
+
+# bench-agent: issue 5's figures (docs/performance.md, "Node agent and
+# lab"): ruleset sync, policy change and pod churn at 5,000 pods and 1,000
+# policies on one node (bench/nft), throughput with the ruleset in force
+# against none, and pod-to-pod TCP across two lab nodes in ESP beside one
+# node and the plain underlay (not part of make test). bench/agent/run.sh
+# lists its knobs (DURATION, N, NFT_ARGS, SKIP_NFT, SKIP_LAB, WAIT_PGREP).
+bench-agent: build
+	bash scripts/deps.sh
+	bash bench/tunnel/deps.sh
+	bash bench/agent/run.sh
 
 bench-analyze: deps $(ORACLE)
 	RAMPART_NPGUARD=$(ORACLE) bash bench/analyze.sh
