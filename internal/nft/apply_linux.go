@@ -164,7 +164,10 @@ func bigBuffers(rs *Ruleset) nftables.SockOption {
 		err = raw.Control(func(fd uintptr) {
 			serr = errors.Join(
 				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, n),
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20))
+				// Every message of the batch is acknowledged, and the
+				// acknowledgements are read only once the whole batch is
+				// sent: room for them grows with the batch too.
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, max(1<<20, n/16)))
 		})
 		if err == nil {
 			err = serr
