@@ -3,15 +3,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -135,53 +132,31 @@ spec:
 }
 
 type agentProc struct {
-	cmd  *exec.Cmd
-	log  *lockedBuf
-	done chan error
+	*netns.Proc
+	log *netns.Log
 }
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func startAgent(t *testing.T, ns *netns.NS, bin, cfg string) *agentProc {
 	t.Helper()
-	p := &agentProc{log: &lockedBuf{}, done: make(chan error, 1)}
-	p.cmd = ns.Command(context.Background(), bin, "agent", "run", "--config", cfg)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
+	p, err := ns.Start(bin, "agent", "run", "--config", cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
-	return p
+	a := &agentProc{Proc: p, log: p.Log}
+	t.Cleanup(func() { a.stop(t) })
+	return a
 }
 
-func (p *agentProc) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("agent did not stop on SIGTERM\n%s", p.log)
+func (a *agentProc) stop(t *testing.T) {
+	if err := a.Stop(10 * time.Second); err != nil {
+		t.Errorf("%v\n%s", err, a.log)
 	}
 }
 
-func (p *agentProc) kill(t *testing.T) {
-	p.cmd.Process.Kill()
-	<-p.done
+func (a *agentProc) kill(t *testing.T) {
+	if err := a.Kill(); err != nil {
+		t.Fatalf("kill the agent: %v", err)
+	}
 }
 
 func waitSA(t *testing.T, socket string, agents ...*agentProc) {

@@ -257,11 +257,11 @@ func testInterop(t *testing.T, bin string, pki *testPKI, c interopCase) {
 	// make-before-break on both sides.
 	before := make([]int, len(want))
 	for i, w := range want {
-		before[i] = ep.log.count(w)
+		before[i] = ep.log.Count(w)
 	}
 	rekeyed := func() bool {
 		for i, w := range want {
-			if ep.log.count(w) <= before[i] {
+			if ep.log.Count(w) <= before[i] {
 				return false
 			}
 		}
@@ -270,7 +270,7 @@ func testInterop(t *testing.T, bin string, pki *testPKI, c interopCase) {
 	sent, held := streamTCP(t, b.Pod, a.Pod, b.PodAddr4.Addr(), rekeyed, 20*time.Second)
 	if !held {
 		for i, w := range want {
-			if ep.log.count(w) <= before[i] {
+			if ep.log.Count(w) <= before[i] {
 				t.Errorf("no %s in rampart's log during a 20 s TCP stream", w)
 			}
 		}

@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -130,42 +129,18 @@ func joinPrefixes(ps []netip.Prefix) string {
 
 // endpoint is a running `rampart tunnel run`.
 type endpoint struct {
-	cmd    *exec.Cmd
+	*netns.Proc
 	socket string
-	log    *logBuffer
-	done   chan error
+	log    *netns.Log
 }
-
-// logBuffer collects a process's output while the test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// count is how many times s occurs in the log so far.
-func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
 
 func startEndpoint(t *testing.T, ns *netns.NS, bin, config, socket string) *endpoint {
 	t.Helper()
-	e := &endpoint{socket: socket, log: &logBuffer{}, done: make(chan error, 1)}
-	e.cmd = ns.Command(context.Background(), bin, "tunnel", "run", "--config", config, "--insecure-manual-aead-keys")
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
+	p, err := ns.Start(bin, "tunnel", "run", "--config", config, "--insecure-manual-aead-keys")
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.done <- e.cmd.Wait() }()
+	e := &endpoint{Proc: p, socket: socket, log: p.Log}
 	t.Cleanup(func() { e.stop(t) })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -173,9 +148,8 @@ func startEndpoint(t *testing.T, ns *netns.NS, bin, config, socket string) *endp
 			return e
 		}
 		select {
-		case err := <-e.done:
-			e.done <- err
-			t.Fatalf("rampart tunnel run exited: %v\n%s", err, e.log)
+		case <-e.Exited():
+			t.Fatalf("rampart tunnel run exited: %v\n%s", e.Err(), e.log)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -187,16 +161,8 @@ func startEndpoint(t *testing.T, ns *netns.NS, bin, config, socket string) *endp
 
 // stop sends SIGTERM (by PID) and waits; a clean stop removes the socket.
 func (e *endpoint) stop(t *testing.T) {
-	if e.cmd.ProcessState != nil {
-		return
-	}
-	e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.done:
-	case <-time.After(10 * time.Second):
-		e.cmd.Process.Kill()
-		<-e.done
-		t.Errorf("rampart tunnel run did not stop on SIGTERM\n%s", e.log)
+	if err := e.Stop(10 * time.Second); err != nil {
+		t.Errorf("%v\n%s", err, e.log)
 	}
 }
 
@@ -204,13 +170,9 @@ func (e *endpoint) stop(t *testing.T) {
 // without a DELETE.
 func (e *endpoint) kill(t *testing.T) {
 	t.Helper()
-	if e.cmd.ProcessState != nil {
-		return
-	}
-	if err := e.cmd.Process.Kill(); err != nil {
+	if err := e.Kill(); err != nil {
 		t.Fatalf("kill rampart: %v", err)
 	}
-	e.done <- <-e.done // wait; leave the result for stop
 }
 
 func (e *endpoint) status(t *testing.T) *Status {
@@ -271,9 +233,9 @@ func run(t *testing.T, ns *netns.NS, name string, args ...string) string {
 	return string(out)
 }
 
-// echoTCP serves one TCP echo in ns and checks a transfer of n bytes that
-// carries the plaintext marker.
-func echoTCP(t *testing.T, server, client *netns.NS, addr netip.Addr, n int) {
+// dialEcho serves one TCP echo connection in server at addr (any port)
+// and returns the client's connection to it, made in client.
+func dialEcho(t *testing.T, server, client *netns.NS, addr netip.Addr) net.Conn {
 	t.Helper()
 	var l net.Listener
 	if err := server.Do(func() (err error) {
@@ -282,8 +244,8 @@ func echoTCP(t *testing.T, server, client *netns.NS, addr netip.Addr, n int) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
 	go func() {
+		defer l.Close()
 		c, err := l.Accept()
 		if err != nil {
 			return
@@ -291,14 +253,23 @@ func echoTCP(t *testing.T, server, client *netns.NS, addr netip.Addr, n int) {
 		defer c.Close()
 		io.Copy(c, c)
 	}()
-	payload := bytes.Repeat([]byte(plaintextMarker), n/len(plaintextMarker)+1)[:n]
 	var conn net.Conn
 	if err := client.Do(func() (err error) {
 		conn, err = net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
 		return err
 	}); err != nil {
+		l.Close()
 		t.Fatalf("TCP connect to %s: %v", l.Addr(), err)
 	}
+	return conn
+}
+
+// echoTCP serves one TCP echo in ns and checks a transfer of n bytes that
+// carries the plaintext marker.
+func echoTCP(t *testing.T, server, client *netns.NS, addr netip.Addr, n int) {
+	t.Helper()
+	payload := bytes.Repeat([]byte(plaintextMarker), n/len(plaintextMarker)+1)[:n]
+	conn := dialEcho(t, server, client, addr)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	go conn.Write(payload)
@@ -606,29 +577,7 @@ const (
 // held.
 func streamTCP(t *testing.T, server, client *netns.NS, addr netip.Addr, until func() bool, timeout time.Duration) (int, bool) {
 	t.Helper()
-	var l net.Listener
-	if err := server.Do(func() (err error) {
-		l, err = net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(c, c)
-	}()
-	var conn net.Conn
-	if err := client.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("TCP connect to %s: %v", l.Addr(), err)
-	}
+	conn := dialEcho(t, server, client, addr)
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(timeout + 20*time.Second))
 	var seed [32]byte

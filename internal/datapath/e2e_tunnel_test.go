@@ -367,11 +367,11 @@ func testTunnelIKE(t *testing.T, bin string, pki *testPKI, auth, childBy, ikeBy 
 	if len(want) > 0 {
 		before := make([]int, len(want))
 		for i, w := range want {
-			before[i] = eps[w[0]].log.count(w[1])
+			before[i] = eps[w[0]].log.Count(w[1])
 		}
 		_, held := streamTCP(t, sb.Pod, sa.Pod, pB4, func() bool {
 			for i, w := range want {
-				if eps[w[0]].log.count(w[1]) <= before[i] {
+				if eps[w[0]].log.Count(w[1]) <= before[i] {
 					return false
 				}
 			}
@@ -379,7 +379,7 @@ func testTunnelIKE(t *testing.T, bin string, pki *testPKI, auth, childBy, ikeBy 
 		}, 20*time.Second)
 		if !held {
 			for i, w := range want {
-				if eps[w[0]].log.count(w[1]) <= before[i] {
+				if eps[w[0]].log.Count(w[1]) <= before[i] {
 					t.Errorf("no %s in site %s's log during a 20 s TCP stream", w[1], strings.ToUpper(w[0]))
 				}
 			}
