@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"sort"
 	"time"
 
@@ -157,14 +156,23 @@ func (d *Daemon) handleInitRequest(m *message.Message, raw []byte, remote netip.
 	var suite ikecrypto.Suite
 	var idx int
 	err := errors.New("no candidate")
-	for _, c := range slices.Concat(exact[:min(len(exact), maxTried)], any[:min(len(any), maxTried)]) {
-		if suite, idx, err = ikecrypto.SelectIKE(c.IKEProposals, offered); err == nil {
-			cfg = c
+	for _, list := range [][]*Config{exact, any} {
+		for _, c := range list[:min(len(list), maxTried)] {
+			if suite, idx, err = ikecrypto.SelectIKE(c.IKEProposals, offered); err == nil {
+				cfg = c
+				break
+			}
+		}
+		if cfg != nil {
 			break
 		}
 	}
-	if err != nil {
-		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", append(exact, any...)[0].Name, "offered", fmt.Sprint(saPayload.Proposals))
+	if cfg == nil {
+		first := exact
+		if len(first) == 0 {
+			first = any
+		}
+		d.log.Warn("IKE_SA_INIT: no common proposal", "peer", first[0].Name, "offered", fmt.Sprint(saPayload.Proposals))
 		refuse(message.NewNotify(message.NotifyNoProposalChosen, nil))
 		return nil
 	}
