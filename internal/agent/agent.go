@@ -119,22 +119,8 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 
 // tunnelConfig is the datapath's view of the node: one IKE-keyed peer per
 // other node.
-func (a *Agent) tunnelConfig() (*datapath.Config, error) {
+func (a *Agent) tunnelConfig() *datapath.Config {
 	c := a.cfg
-	ikeP, espP := ikecrypto.DefaultIKEProposals(), agentESPProposals
-	var err error
-	if len(c.IKEProposals) > 0 {
-		if ikeP, err = ikecrypto.ParseIKEProposals(strings.Join(c.IKEProposals, ",")); err != nil {
-			return nil, err
-		}
-	}
-	if len(c.ESPProposals) > 0 {
-		espP = strings.Join(c.ESPProposals, ",")
-	}
-	espProps, err := ikecrypto.ParseESPProposals(espP)
-	if err != nil {
-		return nil, err
-	}
 	self := []netip.Prefix{c.PodCIDR, netip.PrefixFrom(c.Address, 32)}
 	t := &datapath.Config{Name: c.NodeName, DeviceName: c.Device, LocalAddr: c.Address, Port: datapath.DefaultPort,
 		UnderlayMTU: datapath.DefaultUnderlayMTU,
@@ -146,12 +132,12 @@ func (a *Agent) tunnelConfig() (*datapath.Config, error) {
 			IKE: &datapath.IKEPeer{
 				LocalID:  ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(c.NodeName)},
 				RemoteID: ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(n.Name)},
-				Certs:    c.Certs, Key: c.Key, CAs: c.CAs, IKEProposals: ikeP, ESPProposals: espProps,
+				Certs:    c.Certs, Key: c.Key, CAs: c.CAs, IKEProposals: c.IKEProposals, ESPProposals: c.ESPProposals,
 				Initiate: c.NodeName < n.Name, StrictTS: true, RekeyTime: c.RekeyTime, ChildRekeyTime: c.ChildRekeyTime, DPDInterval: c.DPDPeriod,
 			},
 		})
 	}
-	return t, nil
+	return t
 }
 
 // agentESPProposals: AES-256-GCM with extended sequence numbers (node
@@ -170,11 +156,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	if a.cfg.Encrypt && len(a.cfg.Nodes) > 0 {
-		tc, err := a.tunnelConfig()
-		if err != nil {
-			return err
-		}
-		if a.dev, err = datapath.New(tc, datapath.Options{Logger: a.log}); err != nil {
+		var err error
+		if a.dev, err = datapath.New(a.tunnelConfig(), datapath.Options{Logger: a.log}); err != nil {
 			return fmt.Errorf("agent: datapath: %w", err)
 		}
 		defer a.dev.Close()

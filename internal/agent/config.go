@@ -37,9 +37,9 @@ type Config struct {
 	Certs []*x509.Certificate
 	Key   crypto.Signer
 	CAs   []*x509.Certificate
-	// IKEProposals and ESPProposals in strongSwan's syntax ("" for the
+	// IKEProposals and ESPProposals, parsed, with the defaults filled in
 	// defaults), and the IKE timers.
-	IKEProposals, ESPProposals           []string
+	IKEProposals, ESPProposals           []ikecrypto.Proposal
 	RekeyTime, ChildRekeyTime, DPDPeriod time.Duration
 	PolicyPaths                          []string
 	ControlSocket                        string
@@ -202,17 +202,18 @@ func (v *validator) encryption(s *v1alpha1.EncryptionSpec, c *Config) {
 	if len(c.Certs) > 0 && c.NodeName != "" && !slices.Contains(c.Certs[0].DNSNames, c.NodeName) {
 		v.errorf("spec.encryption.certFile", "the certificate names %v, not this node (%s)", c.Certs[0].DNSNames, c.NodeName)
 	}
+	c.IKEProposals = ikecrypto.DefaultIKEProposals()
 	if len(s.Proposals) > 0 {
-		if _, err := ikecrypto.ParseIKEProposals(strings.Join(s.Proposals, ",")); err != nil {
+		if c.IKEProposals, err = ikecrypto.ParseIKEProposals(strings.Join(s.Proposals, ",")); err != nil {
 			v.errorf("spec.encryption.proposals", "%v", err)
 		}
-		c.IKEProposals = s.Proposals
 	}
+	esp := agentESPProposals
 	if len(s.ESPProposals) > 0 {
-		if _, err := ikecrypto.ParseESPProposals(strings.Join(s.ESPProposals, ",")); err != nil {
-			v.errorf("spec.encryption.espProposals", "%v", err)
-		}
-		c.ESPProposals = s.ESPProposals
+		esp = strings.Join(s.ESPProposals, ",")
+	}
+	if c.ESPProposals, err = ikecrypto.ParseESPProposals(esp); err != nil {
+		v.errorf("spec.encryption.espProposals", "%v", err)
 	}
 	c.RekeyTime = v.duration("spec.encryption.rekeyTime", s.RekeyTime, 4*time.Hour, time.Second)
 	c.ChildRekeyTime = v.duration("spec.encryption.childRekeyTime", s.ChildRekeyTime, time.Hour, time.Second)
