@@ -47,6 +47,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/procs.sh
+. "$here/../procs.sh"
 repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 
@@ -77,15 +79,6 @@ lab_up=0
 have_lock=0
 PIDS=()
 hz=$(getconf CLK_TCK)
-
-stop_pids() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
 
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {

@@ -60,6 +60,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/procs.sh
+. "$here/../procs.sh"
 repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 
@@ -116,25 +118,6 @@ PIDS=() # processes of the current run, stopped by stop_pids
 NS=()   # namespaces of the current run
 failed=0
 
-# stop_pids: SIGTERM every process of the current run by its PID, give it
-# 5 s to exit, then SIGKILL (charon with thousands of IKE SAs takes longer
-# to delete them all; its namespace goes next anyway).
-stop_pids() {
-  local pid i
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for i in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
-
 topo_down() {
   local i
   for ((i = ${#NS[@]} - 1; i >= 0; i--)); do
@@ -178,24 +161,6 @@ locked=1
 work=$(mktemp -d "${TMPDIR:-/tmp}/rampart-bench-ike.XXXXXX")
 psk=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 (umask 077 && echo "$psk" >"$work/psk")
-
-# start_bg LOG CMD...: start CMD in the background, remember its PID.
-start_bg() {
-  local log=$1
-  shift
-  "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-}
-
-# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
-wait_until() {
-  local end=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
 
 # pin CPUS: the taskset prefix for a command, none if CPUS is empty.
 pin() {

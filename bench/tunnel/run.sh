@@ -32,6 +32,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/procs.sh
+. "$here/../procs.sh"
 repo=$(cd "$here/../.." && pwd)
 cd "$repo"
 
@@ -89,24 +91,6 @@ PIDS=()          # processes of the current run, stopped by stop_pids
 rampart_running=0
 failed=0
 
-# stop_pids: SIGTERM every process of the current run by its PID, give it
-# 5 s to exit (charon deletes its SAs), then SIGKILL.
-stop_pids() {
-  local pid i
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for i in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  PIDS=()
-}
-
 # run_down: stop everything of the current run and delete its topology.
 run_down() {
   stop_pids
@@ -135,25 +119,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 work=$(mktemp -d "${TMPDIR:-/tmp}/rampart-bench.XXXXXX")
-
-# start_bg LOG CMD...: start CMD in the background, remember its PID.
-start_bg() {
-  local log=$1
-  shift
-  "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-}
-
-# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds, for
-# at most about SECONDS seconds in all (however long CMD itself takes).
-wait_until() {
-  local end=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$end" ] || return 1
-    sleep 0.1
-  done
-}
 
 up_plain() { topo_plain_routes; }
 
