@@ -121,6 +121,9 @@ type bench struct {
 	nodeFD *os.File
 	client *netns.NS
 	server *netns.NS
+	// appliers, one per namespace (by file descriptor), as an agent keeps
+	// one: after the first whole table, changes go as element changes.
+	appliers map[int]*nft.Applier
 }
 
 func (b *bench) newNS(role string) (*netns.NS, error) {
@@ -284,7 +287,15 @@ func (b *bench) step(s *cluster.Snapshot, fd int) (step, nft.Stats, error) {
 		return st, nft.Stats{}, err
 	}
 	t2 := time.Now()
-	stats, err := nft.Apply(fd, rs)
+	if b.appliers == nil {
+		b.appliers = map[int]*nft.Applier{}
+	}
+	a := b.appliers[fd]
+	if a == nil {
+		a = nft.NewApplier(fd)
+		b.appliers[fd] = a
+	}
+	stats, err := a.Apply(rs)
 	if err != nil {
 		return st, stats, err
 	}
@@ -310,6 +321,7 @@ func (b *bench) sync(ctx context.Context) error {
 			return err
 		}
 		st, s, err := b.step(b.snap, int(f.Fd()))
+		delete(b.appliers, int(f.Fd())) // the descriptor's number is reused
 		f.Close()
 		if err != nil {
 			return err
@@ -322,6 +334,14 @@ func (b *bench) sync(ctx context.Context) error {
 	fmt.Printf("# sync from empty: %d sets, %d elements, %d rules in one batch\n", stats.Sets, stats.Elements, stats.Rules)
 	report("sync", steps)
 	return nil
+}
+
+// howApplied says how a change reached the kernel.
+func howApplied(st nft.Stats) string {
+	if st.Incremental {
+		return fmt.Sprintf("%d elements added and %d deleted (of %d)", st.Added, st.Deleted, st.Elements)
+	}
+	return fmt.Sprintf("the whole table (%d elements) replaced %s", st.Elements, st.Fallback)
 }
 
 func report(what string, steps []step) {
@@ -650,6 +670,7 @@ func (b *bench) change(ctx context.Context) error {
 	var steps []step
 	var enforced [2][]time.Duration // [0]: allowed → denied, [1]: denied → allowed
 	var blips [2]int
+	var changes nft.Stats
 	for i := range 2 * b.cfg.reps {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -665,11 +686,12 @@ func (b *bench) change(ctx context.Context) error {
 		}
 		time.Sleep(200 * time.Millisecond) // the prober's process is up and probing
 		t0 := monotonic()
-		st, _, err := b.step(next, fd)
+		st, stats, err := b.step(next, fd)
 		if err != nil {
 			stop()
 			return err
 		}
+		changes = stats
 		time.Sleep(300 * time.Millisecond)
 		as, err := stop()
 		if err != nil {
@@ -691,6 +713,7 @@ func (b *bench) change(ctx context.Context) error {
 		blips[k] += n
 	}
 	report("policy change", steps)
+	fmt.Printf("# the last change: %s\n", howApplied(changes))
 	fmt.Printf("%-22s allowed→denied %s  denied→allowed %s  (from the start of the change to the first probe connect with the new outcome; %d and %d timeouts set aside)\n",
 		"enforced after", med(enforced[0]), med(enforced[1]), blips[0], blips[1])
 	return nil
@@ -723,6 +746,7 @@ func (b *bench) churn(ctx context.Context) error {
 	}
 	for _, c := range cases {
 		var steps []step
+		var last nft.Stats
 		for range b.cfg.reps {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -730,13 +754,15 @@ func (b *bench) churn(ctx context.Context) error {
 			if _, _, err := b.step(b.snap, fd); err != nil {
 				return err
 			}
-			st, _, err := b.step(c.snap, fd)
+			st, stats, err := b.step(c.snap, fd)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.what, err)
 			}
 			steps = append(steps, st)
+			last = stats
 		}
 		report(c.what, steps)
+		fmt.Printf("# %s: %s\n", c.what, howApplied(last))
 	}
 	return nil
 }

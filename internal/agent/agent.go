@@ -44,6 +44,9 @@ type Agent struct {
 	cfg *Config
 	log *slog.Logger
 	dev *datapath.Device
+	// rules applies the policy table; after its first whole table, changes
+	// go to the kernel as element additions and deletions.
+	rules *nft.Applier
 
 	mu     sync.Mutex
 	status PolicyStatus

@@ -35,7 +35,10 @@ func (a *Agent) applyPolicy() error {
 		return err
 	}
 	start := time.Now()
-	st, err := nft.Apply(0, rs)
+	if a.rules == nil {
+		a.rules = nft.NewApplier(0)
+	}
+	st, err := a.rules.Apply(rs)
 	if err != nil {
 		return err
 	}
@@ -44,7 +47,11 @@ func (a *Agent) applyPolicy() error {
 	a.status.Generation++
 	a.mu.Unlock()
 	a.log.Info("policy applied", "pods", len(node.Pods), "policies", len(m.Policies), "rules", st.Rules,
-		"elements", st.Elements, "conntrackDeleted", st.ConntrackDeleted, "took", time.Since(start).Round(time.Microsecond))
+		"elements", st.Elements, "incremental", st.Incremental, "added", st.Added, "deleted", st.Deleted,
+		"conntrackDeleted", st.ConntrackDeleted, "took", time.Since(start).Round(time.Microsecond))
+	if st.Fallback != "" {
+		a.log.Warn("policy table replaced whole instead of changed", "why", st.Fallback)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -37,6 +38,13 @@ import (
 // Stats says what Apply did.
 type Stats struct {
 	Sets, Elements, Rules int
+	// Incremental is true when only elements were sent: Added and
+	// Deleted of them. Otherwise the table was replaced whole.
+	Incremental    bool
+	Added, Deleted int
+	// Fallback is why an incremental change was not made, when the table
+	// was replaced whole although the skeleton allowed one.
+	Fallback string
 	// ConntrackDeleted counts the conntrack entries of flows that the new
 	// rules deny, deleted after the commit.
 	ConntrackDeleted uint
@@ -53,22 +61,171 @@ func Apply(netnsFD int, rs *Ruleset) (Stats, error) {
 	if err := check(rs); err != nil {
 		return st, err
 	}
-	conn, err := nftables.New(nftables.WithNetNSFd(netnsFD), nftables.WithSockOptions(bigBuffers(rs)))
-	if err != nil {
-		return st, fmt.Errorf("nft: netlink: %w", err)
-	}
-	if err := queue(conn, rs, &st); err != nil {
+	if err := replace(netnsFD, rs, &st); err != nil {
 		return st, err
 	}
-	if err := conn.Flush(); err != nil {
-		return st, fmt.Errorf("nft: the kernel refused table inet %s; the previous rules stay in force: %w", rs.Table, err)
+	return st, cleanUp(netnsFD, rs, &st)
+}
+
+// replace commits rs as the whole table in one batch.
+func replace(netnsFD int, rs *Ruleset, st *Stats) error {
+	conn, err := nftables.New(nftables.WithNetNSFd(netnsFD), nftables.WithSockOptions(bigBuffers(rs)))
+	if err != nil {
+		return fmt.Errorf("nft: netlink: %w", err)
 	}
+	if err := queue(conn, rs, st); err != nil {
+		return err
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nft: the kernel refused table inet %s; the previous rules stay in force: %w", rs.Table, err)
+	}
+	return nil
+}
+
+// cleanUp deletes, after a commit, the conntrack entries of the flows that
+// rs denies.
+func cleanUp(netnsFD int, rs *Ruleset, st *Stats) error {
 	n, err := deleteDeniedFlows(netnsFD, rs)
 	st.ConntrackDeleted = n
 	if err != nil {
-		return st, fmt.Errorf("nft: table inet %s applied, but conntrack clean-up failed (established flows that the new rules deny may go on): %w", rs.Table, err)
+		return fmt.Errorf("nft: table inet %s applied, but conntrack clean-up failed (established flows that the new rules deny may go on): %w", rs.Table, err)
 	}
-	return st, nil
+	return nil
+}
+
+// Applier applies successive rulesets to the table of one namespace.
+// When a ruleset has the skeleton of the one before it (the same sets,
+// chains and rules: always so for pod churn and policy edits, doc.go), it
+// sends only the elements that leave and join, in one batch, so the cost
+// of a change follows its size, not the cluster's. The batch is as atomic
+// as a whole table: nf_tables commits all of it or none.
+//
+// The Applier trusts its memory of what it committed only so far: the
+// first Apply, any Apply after an error, and one every Resync replace
+// the table whole, so that a table changed behind its back (`nft delete
+// element ...` by hand) is put right. If the kernel refuses the element
+// changes (the table or a set is gone), the same Apply falls back to a
+// whole table.
+type Applier struct {
+	netnsFD int
+	last    *Ruleset  // what the kernel holds; nil: not known
+	full    time.Time // when the table was last replaced whole
+	// Resync bounds the age of the last whole replacement; zero means
+	// DefaultResync.
+	Resync time.Duration
+}
+
+// DefaultResync is how often an Applier replaces the table whole even
+// when element changes would do.
+const DefaultResync = 10 * time.Minute
+
+// NewApplier returns an Applier for the namespace netnsFD (0: the calling
+// thread's). Like Apply, it is not safe for concurrent use.
+func NewApplier(netnsFD int) *Applier { return &Applier{netnsFD: netnsFD} }
+
+// Apply makes rs the table, by element changes when it can, and then
+// deletes the conntrack entries of flows that rs denies, as the function
+// Apply does.
+func (a *Applier) Apply(rs *Ruleset) (Stats, error) {
+	var st Stats
+	if err := check(rs); err != nil {
+		return st, err
+	}
+	resync := a.Resync
+	if resync == 0 {
+		resync = DefaultResync
+	}
+	if ch, ok := Diff(a.last, rs); ok && time.Since(a.full) < resync {
+		err := checkSets(a.netnsFD, rs)
+		if err == nil {
+			err = applyChanges(a.netnsFD, rs, ch, &st)
+		}
+		if err == nil {
+			a.last = rs
+			return st, cleanUp(a.netnsFD, rs, &st)
+		}
+		st = Stats{Fallback: err.Error()}
+	}
+	a.last = nil
+	full := Stats{Fallback: st.Fallback}
+	if err := replace(a.netnsFD, rs, &full); err != nil {
+		return full, err
+	}
+	a.last, a.full = rs, time.Now()
+	return full, cleanUp(a.netnsFD, rs, &full)
+}
+
+// checkSets verifies that the table holds every set of rs: element
+// changes to a table that someone removed would otherwise (with nothing
+// to delete or add) succeed and leave the node without rules.
+func checkSets(netnsFD int, rs *Ruleset) error {
+	conn, err := nftables.New(nftables.WithNetNSFd(netnsFD))
+	if err != nil {
+		return fmt.Errorf("nft: netlink: %w", err)
+	}
+	sets, err := conn.GetSets(&nftables.Table{Name: rs.Table, Family: nftables.TableFamilyINet})
+	if errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("nft: no table inet %s", rs.Table)
+	}
+	if err != nil {
+		return fmt.Errorf("nft: sets of table inet %s: %w", rs.Table, err)
+	}
+	have := map[string]bool{}
+	for _, s := range sets {
+		have[s.Name] = true
+	}
+	for _, s := range rs.Sets {
+		if !have[s.Name] {
+			return fmt.Errorf("nft: table inet %s has no set %s", rs.Table, s.Name)
+		}
+	}
+	return nil
+}
+
+// applyChanges sends ch as one batch: every deletion, then every addition
+// (a map entry whose value changes is deleted and added again).
+func applyChanges(netnsFD int, rs *Ruleset, ch *Changes, st *Stats) error {
+	n := 1 << 20
+	for _, sc := range ch.Sets {
+		n += (len(sc.Add) + len(sc.Del)) * 256
+	}
+	conn, err := nftables.New(nftables.WithNetNSFd(netnsFD), nftables.WithSockOptions(bufferSize(n)))
+	if err != nil {
+		return fmt.Errorf("nft: netlink: %w", err)
+	}
+	t := &nftables.Table{Name: rs.Table, Family: nftables.TableFamilyINet}
+	for _, sc := range ch.Sets {
+		ns, err := nftSet(t, sc.Set)
+		if err != nil {
+			return err
+		}
+		if err := sendElements(sc.Set, sc.Del, func(els []nftables.SetElement) error { return conn.SetDeleteElements(ns, els) }); err != nil {
+			return err
+		}
+		st.Deleted += len(sc.Del)
+	}
+	for _, sc := range ch.Sets {
+		ns, err := nftSet(t, sc.Set)
+		if err != nil {
+			return err
+		}
+		if err := sendElements(sc.Set, sc.Add, func(els []nftables.SetElement) error { return conn.SetAddElements(ns, els) }); err != nil {
+			return err
+		}
+		st.Added += len(sc.Add)
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("nft: the kernel refused %d element changes to table inet %s: %w", ch.Len(), rs.Table, err)
+	}
+	st.Incremental = true
+	for _, s := range rs.Sets {
+		st.Sets++
+		st.Elements += len(s.Elements)
+	}
+	for _, c := range rs.Chains {
+		st.Rules += len(c.Rules)
+	}
+	return nil
 }
 
 // Remove deletes the table called table from the namespace netnsFD, if it
@@ -155,6 +312,12 @@ func bigBuffers(rs *Ruleset) nftables.SockOption {
 	for _, s := range rs.Sets {
 		n += len(s.Elements) * 256
 	}
+	return bufferSize(n)
+}
+
+// bufferSize sets the send buffer to n bytes and the receive buffer to
+// what the acknowledgements of such a batch need.
+func bufferSize(n int) nftables.SockOption {
 	return func(c *mdnetlink.Conn) error {
 		raw, err := c.SyscallConn()
 		if err != nil {
@@ -245,6 +408,18 @@ var nftTypes = map[Type]nftables.SetDatatype{
 const maxElementBytes = 32 << 10
 
 func addSet(conn *nftables.Conn, t *nftables.Table, s *Set) (*nftables.Set, error) {
+	ns, err := nftSet(t, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.AddSet(ns, nil); err != nil {
+		return nil, fmt.Errorf("nft: set %s: %w", s.Name, err)
+	}
+	return ns, sendElements(s, s.Elements, func(els []nftables.SetElement) error { return conn.SetAddElements(ns, els) })
+}
+
+// nftSet is the library's description of s in table t.
+func nftSet(t *nftables.Table, s *Set) (*nftables.Set, error) {
 	keyTypes := make([]nftables.SetDatatype, len(s.Key))
 	for i, k := range s.Key {
 		keyTypes[i] = nftTypes[k]
@@ -268,23 +443,26 @@ func addSet(conn *nftables.Conn, t *nftables.Table, s *Set) (*nftables.Set, erro
 	if s.IsMap() {
 		ns.DataType = nftTypes[s.Value]
 	}
-	if err := conn.AddSet(ns, nil); err != nil {
-		return nil, fmt.Errorf("nft: set %s: %w", s.Name, err)
-	}
+	return ns, nil
+}
+
+// sendElements encodes elements of s and hands them to send in messages
+// of at most maxElementBytes.
+func sendElements(s *Set, elements []Element, send func([]nftables.SetElement) error) error {
 	var chunk []nftables.SetElement
 	size := 0
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		err := conn.SetAddElements(ns, chunk)
+		err := send(chunk)
 		chunk, size = nil, 0
 		if err != nil {
 			return fmt.Errorf("nft: set %s: %w", s.Name, err)
 		}
 		return nil
 	}
-	for _, e := range s.Elements {
+	for _, e := range elements {
 		el := nftables.SetElement{Key: encodeKey(s.Key, e.Key, false), Comment: truncate(e.Comment, 128)}
 		if s.Interval {
 			el.KeyEnd = encodeKey(s.Key, e.Key, true)
@@ -295,13 +473,13 @@ func addSet(conn *nftables.Conn, t *nftables.Table, s *Set) (*nftables.Set, erro
 		n := 64 + len(el.Key) + len(el.KeyEnd) + len(el.Val) + len(el.Comment)
 		if size+n > maxElementBytes {
 			if err := flush(); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		chunk = append(chunk, el)
 		size += n
 	}
-	return ns, flush()
+	return flush()
 }
 
 func truncate(s string, n int) string {

@@ -98,7 +98,12 @@
 // Apply sends one batch: add the table (a no-op if it exists), delete it,
 // add the new one whole. nf_tables commits a batch atomically or not at
 // all, so a batch the kernel refuses leaves the previous rules in force,
-// and no packet sees a half-built table. The table has no owner flag: it
+// and no packet sees a half-built table. An Applier (what the agent uses)
+// remembers the ruleset it committed and sends the next one, when only
+// elements differ (diff.go), as one batch of element deletions and
+// additions: as atomic, and as cheap as the change is small. It replaces
+// the table whole on its first use, after any error, when the skeleton
+// changes, when the table or a set is gone, and every DefaultResync. The table has no owner flag: it
 // outlives the agent, and a node whose agent stopped keeps enforcing its
 // last rules (fail closed). After a commit, Apply deletes the conntrack
 // entries of forwarded flows that the new rules would not let start
@@ -119,7 +124,4 @@
 //   - Loading the table into a netns where conntrack was off drops the
 //     untracked mid-stream TCP of connections that existed before (rule
 //     2); on a node conntrack is on long before the agent starts.
-//   - Incremental updates: the skeleton is constant, so a change could be
-//     sent as element additions and deletions; today Apply replaces the
-//     table, which is as atomic and simpler to prove.
 package nft

@@ -180,6 +180,7 @@ type lab struct {
 	t             *testing.T
 	node, remote  *netns.NS
 	nodeFD        int
+	applier       *Applier // what the agent applies with
 	parties       []*labParty
 	byName        map[string]*labParty
 	mu            sync.Mutex
@@ -222,6 +223,7 @@ func newLab(t *testing.T) *lab {
 	}
 	t.Cleanup(func() { f.Close() })
 	l.nodeFD = int(f.Fd())
+	l.applier = NewApplier(l.nodeFD)
 	t.Cleanup(func() { // runs before the namespaces go: sockets would keep them alive
 		l.lnMu.Lock()
 		defer l.lnMu.Unlock()
@@ -625,7 +627,7 @@ func (l *lab) spoof(src *labParty, from netip.Addr, dst *labParty, port int32, t
 
 func (l *lab) apply(t *testing.T, rs *Ruleset) Stats {
 	t.Helper()
-	st, err := Apply(l.nodeFD, rs)
+	st, err := l.applier.Apply(rs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,6 +670,9 @@ func TestPrivilegedLab(t *testing.T) {
 	t.Run("policies", func(t *testing.T) {
 		st := l.apply(t, l.ruleset(pol))
 		t.Logf("applied: %+v", st)
+		if !st.Incremental || st.Added == 0 {
+			t.Errorf("policies on an open table: not sent as element changes: %+v", st)
+		}
 		// Fail closed: Apply's netlink socket is closed by now, and the
 		// table does not belong to it (no owner flag), so the rules that
 		// the matrix meets are what a node whose agent stopped keeps.
@@ -723,6 +728,9 @@ func TestPrivilegedLab(t *testing.T) {
 		}
 		st := l.apply(t, l.ruleset(tight))
 		t.Logf("applied: %+v", st)
+		if !st.Incremental {
+			t.Errorf("a policy edit was not sent as element changes: %+v", st)
+		}
 		if st.ConntrackDeleted == 0 {
 			t.Error("no conntrack entry deleted")
 		}
@@ -731,6 +739,48 @@ func TestPrivilegedLab(t *testing.T) {
 		}
 		if err := echo(keep2, keep2r, "after", passTimeout); err != nil {
 			t.Errorf("client -> web-2:8080 is still allowed, but the connection broke: %v", err)
+		}
+		l.matrix(t, tight)
+	})
+
+	// The applier's memory of the table is checked: a table removed behind
+	// its back is replaced whole, even when nothing changed since.
+	t.Run("table-removed-behind", func(t *testing.T) {
+		must(t, Remove(l.nodeFD, TableName))
+		st := l.apply(t, l.ruleset(tight))
+		t.Logf("applied: %+v", st)
+		if st.Incremental || st.Fallback == "" {
+			t.Errorf("the table was gone, yet no whole table was sent: %+v", st)
+		}
+		l.matrix(t, tight)
+	})
+
+	// Element changes the kernel refuses (two new ranges that overlap, in
+	// a pipapo set) change nothing, and the next apply is a whole table.
+	t.Run("failed-changes", func(t *testing.T) {
+		bad := l.ruleset(tight)
+		var nets *Set
+		for _, s := range bad.Sets {
+			if s.Name == "ingress_from_nets" {
+				nets = s
+			}
+		}
+		if nets == nil {
+			t.Fatal("no set ingress_from_nets")
+		}
+		el := func(lo, hi string) Element {
+			return Element{Key: []Datum{Num(1), AddrRange(netip.MustParseAddr(lo), netip.MustParseAddr(hi)), Num(6), Num(1)}}
+		}
+		nets.Elements = append(nets.Elements, el("192.0.2.0", "192.0.2.100"), el("192.0.2.50", "192.0.2.200"))
+		st, err := l.applier.Apply(bad)
+		if err == nil {
+			t.Fatalf("overlapping ranges were accepted: %+v", st)
+		}
+		t.Logf("refused as expected: %v (%+v)", err, st)
+		l.matrix(t, tight)
+		st = l.apply(t, l.ruleset(tight))
+		if st.Incremental {
+			t.Errorf("after refused changes, the applier still trusts its memory: %+v", st)
 		}
 		l.matrix(t, tight)
 	})
