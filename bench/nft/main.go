@@ -339,7 +339,7 @@ func (b *bench) sync(ctx context.Context) error {
 // howApplied says how a change reached the kernel.
 func howApplied(st nft.Stats) string {
 	if st.Incremental {
-		return fmt.Sprintf("%d elements added and %d deleted (of %d)", st.Added, st.Deleted, st.Elements)
+		return fmt.Sprintf("%d elements added and %d deleted (of %d; %d unreachable ones left in place)", st.Added, st.Deleted, st.Elements, st.Unreachable)
 	}
 	return fmt.Sprintf("the whole table (%d elements) replaced %s", st.Elements, st.Fallback)
 }

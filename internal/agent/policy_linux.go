@@ -48,10 +48,8 @@ func (a *Agent) applyPolicy() error {
 	a.mu.Unlock()
 	a.log.Info("policy applied", "pods", len(node.Pods), "policies", len(m.Policies), "rules", st.Rules,
 		"elements", st.Elements, "incremental", st.Incremental, "added", st.Added, "deleted", st.Deleted,
+		"unreachable", st.Unreachable, "wholeTableBecause", st.Fallback,
 		"conntrackDeleted", st.ConntrackDeleted, "took", time.Since(start).Round(time.Microsecond))
-	if st.Fallback != "" {
-		a.log.Warn("policy table replaced whole instead of changed", "why", st.Fallback)
-	}
 	return nil
 }
 

@@ -419,9 +419,9 @@ func (c *compiler) direction(d policy.Direction, pods []local, x *ids) ([]*Set, 
 	}
 	pm := &Set{Name: name, Key: []Type{TypeIPv4}, Value: TypeProfile,
 		Comment: "local pods isolated for " + d.String() + ", and their profile"}
-	ps := &Set{Name: podsSet, Key: []Type{TypeProfile, TypeProfile, TypeProto, TypePort}, Interval: true,
+	ps := &Set{Name: podsSet, Key: []Type{TypeProfile, TypeProfile, TypeProto, TypePort}, Interval: true, ProfileMap: name,
 		Comment: d.String() + " allowed by profile, " + peer + " pod class, protocol and port"}
-	ns := &Set{Name: netsSet, Key: []Type{TypeProfile, TypeIPv4, TypeProto, TypePort}, Interval: true,
+	ns := &Set{Name: netsSet, Key: []Type{TypeProfile, TypeIPv4, TypeProto, TypePort}, Interval: true, ProfileMap: name,
 		Comment: d.String() + " allowed by profile, " + peer + " address range, protocol and port"}
 	var profiles []Profile
 	for _, k := range keys {

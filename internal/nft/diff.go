@@ -2,6 +2,7 @@ package nft
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 )
 
@@ -18,9 +19,15 @@ type Changes struct {
 // SetChanges is the change to one set. Del holds elements of the old
 // ruleset, Add elements of the new one. An element whose map value or
 // comment changes is in both: deleted by its key, then added anew.
+//
+// Unreachable holds the elements of the old ruleset that the new one does
+// not have but that can never match under it (their profile is no value of
+// the set's ProfileMap): they may be deleted, or left in place at no cost
+// to what the rules decide.
 type SetChanges struct {
-	Set      *Set // the new ruleset's set
-	Del, Add []Element
+	Set         *Set // the new ruleset's set
+	Del, Add    []Element
+	Unreachable []Element
 }
 
 // Len is the number of elements added and deleted.
@@ -32,6 +39,17 @@ func (c *Changes) Len() int {
 	return n
 }
 
+// IntervalDeletes is the number of elements deleted from interval sets.
+func (c *Changes) IntervalDeletes() int {
+	n := 0
+	for _, s := range c.Sets {
+		if s.Set.Interval {
+			n += len(s.Del)
+		}
+	}
+	return n
+}
+
 // Diff returns the element changes from old to new, or ok false when the
 // two differ in more than elements, so that new must replace old whole.
 func Diff(old, new *Ruleset) (c *Changes, ok bool) {
@@ -39,6 +57,12 @@ func Diff(old, new *Ruleset) (c *Changes, ok bool) {
 		return nil, false
 	}
 	c = &Changes{}
+	profiles := map[string]map[uint32]bool{} // map name → its values
+	for _, s := range new.Sets {
+		if s.ProfileMap != "" && profiles[s.ProfileMap] == nil {
+			profiles[s.ProfileMap] = mapValues(new, s.ProfileMap)
+		}
+	}
 	for i, ns := range new.Sets {
 		os := old.Sets[i] // same names in the same order: the skeletons match
 		had := make(map[string]int, len(os.Elements))
@@ -54,17 +78,72 @@ func Diff(old, new *Ruleset) (c *Changes, ok bool) {
 			}
 			sc.Add = append(sc.Add, e)
 		}
+		live := profiles[ns.ProfileMap]
 		for j, e := range os.Elements {
-			if !kept[j] {
+			switch {
+			case kept[j]:
+			case live != nil && len(e.Key) > 0 && !live[e.Key[0].Lo]:
+				sc.Unreachable = append(sc.Unreachable, e)
+			default:
 				sc.Del = append(sc.Del, e)
 			}
 		}
-		if len(sc.Add) > 0 || len(sc.Del) > 0 {
+		if len(sc.Add) > 0 || len(sc.Del) > 0 || len(sc.Unreachable) > 0 {
 			sc.Set = ns
 			c.Sets = append(c.Sets, sc)
 		}
 	}
 	return c, true
+}
+
+// mapValues are the values of rs's map name (none if there is no such map).
+func mapValues(rs *Ruleset, name string) map[uint32]bool {
+	vs := map[uint32]bool{}
+	for _, s := range rs.Sets {
+		if s.Name == name && s.IsMap() {
+			for _, e := range s.Elements {
+				for v := e.Value.Lo; ; v++ {
+					vs[v] = true
+					if v >= e.Value.Hi {
+						break
+					}
+				}
+			}
+		}
+	}
+	return vs
+}
+
+// Kept returns new with the Unreachable elements of c added back: what the
+// kernel holds when c is applied without deleting them. It decides as new
+// does (the elements added cannot match), and the next Diff starts from it.
+func Kept(new *Ruleset, c *Changes) *Ruleset {
+	held := *new
+	held.Sets = slices.Clone(new.Sets)
+	for _, sc := range c.Sets {
+		if len(sc.Unreachable) == 0 {
+			continue
+		}
+		for i, s := range held.Sets {
+			if s.Name != sc.Set.Name {
+				continue
+			}
+			kept := *s
+			kept.Elements = append(slices.Clone(s.Elements), sc.Unreachable...)
+			sortElements(kept.Elements)
+			held.Sets[i] = &kept
+		}
+	}
+	return &held
+}
+
+// Unreachable is the number of elements that c leaves in place.
+func (c *Changes) Unreachable() int {
+	n := 0
+	for _, s := range c.Sets {
+		n += len(s.Unreachable)
+	}
+	return n
 }
 
 // Skeleton renders everything of rs but its elements and comments on

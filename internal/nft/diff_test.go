@@ -7,7 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/rampartnet/rampart/internal/policy/policytest"
+	corev1 "k8s.io/api/core/v1"
 )
 
 func TestDiff(t *testing.T) {
@@ -91,13 +93,16 @@ func TestDiff(t *testing.T) {
 
 // TestDiffReplays compiles random clusters before and after churn (pods
 // come, go and change labels; policies come and go) and checks that the
-// changes turn the old ruleset's elements into exactly the new ones'.
+// changes turn the old ruleset's elements into exactly the new ones' plus
+// the unreachable ones left in place, and that those change no verdict.
 func TestDiffReplays(t *testing.T) {
+	unreachable := 0
 	for seed := uint64(1); seed <= 8; seed++ {
 		r := rand.New(rand.NewPCG(seed, 0))
 		snap := policytest.Generate(int64(seed), policytest.Options{Namespaces: 4, Workloads: 30, Policies: 12, PodIPs: true})
+		var m *policy.Model
 		compile := func() *Ruleset {
-			m := modelOf(t, snap)
+			m = modelOf(t, snap)
 			n := Node{Name: "n1"}
 			for i, e := range m.Endpoints {
 				if i%3 == 0 {
@@ -132,6 +137,7 @@ func TestDiffReplays(t *testing.T) {
 		if c.Len() == 0 {
 			t.Errorf("seed %d: churn changed no element", seed)
 		}
+		held := Kept(new, c)
 		changed := map[string]SetChanges{}
 		for _, sc := range c.Sets {
 			changed[sc.Set.Name] = sc
@@ -153,13 +159,35 @@ func TestDiffReplays(t *testing.T) {
 				}
 				have[elementID(e)] = true
 			}
+			for _, e := range changed[s.Name].Unreachable {
+				if !have[elementID(e)] {
+					t.Fatalf("seed %d: set %s: leaving %s, which it does not hold", seed, s.Name, elementString(s, e))
+				}
+			}
 			want := map[string]bool{}
-			for _, e := range new.Sets[i].Elements {
+			for _, e := range held.Sets[i].Elements {
 				want[elementID(e)] = true
 			}
 			if fmt.Sprint(have) != fmt.Sprint(want) {
-				t.Errorf("seed %d: set %s: the changes give %d elements, the new ruleset has %d", seed, s.Name, len(have), len(want))
+				t.Errorf("seed %d: set %s: the changes give %d elements, the new ruleset and what stays have %d", seed, s.Name, len(have), len(want))
 			}
 		}
+		// What stays cannot match: the table as the kernel then holds it
+		// decides as the new Model does.
+		var probes []probe
+		for _, port := range []int32{1, 80, 8080} {
+			for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP} {
+				probes = append(probes, probe{proto, port})
+			}
+		}
+		checkAgainstVerdict(t, m, held, probes)
+		// And the next diff, to the same ruleset, changes nothing.
+		if c2, ok := Diff(held, new); !ok || c2.Len() != 0 || c2.Unreachable() != c.Unreachable() {
+			t.Errorf("seed %d: diff from what the kernel holds to the same ruleset: ok %v, %d changes, %d unreachable (was %d)", seed, ok, c2.Len(), c2.Unreachable(), c.Unreachable())
+		}
+		unreachable += c.Unreachable()
+	}
+	if unreachable == 0 {
+		t.Error("no churn left an unreachable element: the case is not tested")
 	}
 }

@@ -103,7 +103,13 @@
 // elements differ (diff.go), as one batch of element deletions and
 // additions: as atomic, and as cheap as the change is small. It replaces
 // the table whole on its first use, after any error, when the skeleton
-// changes, when the table or a set is gone, and every DefaultResync. The table has no owner flag: it
+// changes, when the table or a set is gone, and every DefaultResync. It
+// also does when a change would delete many elements from the pipapo sets,
+// which costs the kernel more than a whole table (maxIntervalDeletes); and
+// elements whose profile no local pod has any more, which no packet can
+// match, it leaves in place until the next whole table (Changes.Unreachable):
+// so a pod that leaves the node costs a few deletions, not its profile's
+// hundreds. The table has no owner flag: it
 // outlives the agent, and a node whose agent stopped keeps enforcing its
 // last rules (fail closed). After a commit, Apply deletes the conntrack
 // entries of forwarded flows that the new rules would not let start

@@ -191,6 +191,11 @@ type Set struct {
 	// is the kernel's pipapo set). Without it every Datum is one value.
 	Interval bool
 	Comment  string
+	// ProfileMap, when set, names the map that the rules look up to make
+	// this set's first key field: an element whose first field is no value
+	// of that map can never match. The applier may leave such elements in
+	// the kernel (deleting from interval sets is slow), see Diff.
+	ProfileMap string
 	// Elements are sorted by key; no two overlap.
 	Elements []Element
 }
