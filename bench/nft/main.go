@@ -780,7 +780,12 @@ func (b *bench) throughput(ctx context.Context) error {
 	b.procs = append(b.procs, srv)
 	time.Sleep(300 * time.Millisecond)
 	gbps := map[string][]float64{}
-	variants := []string{"no table", "conntrack only", "ruleset"}
+	// "no policies" is Rampart's table for the same pods without any
+	// NetworkPolicy: the cost of 1,000 policies is ruleset against it.
+	variants := []string{"no table", "conntrack only", "no policies", "ruleset"}
+	open := *b.snap
+	open.NetworkPolicies = nil
+	perRound := map[string][]float64{}
 	for r := range b.cfg.iperfRounds {
 		for i := range variants {
 			v := variants[(i+r)%len(variants)] // the order rotates each round
@@ -791,6 +796,10 @@ func (b *bench) throughput(ctx context.Context) error {
 				}
 			case "conntrack only":
 				if err := conntrackOnly(fd); err != nil {
+					return err
+				}
+			case "no policies":
+				if _, _, err := b.step(&open, fd); err != nil {
 					return err
 				}
 			default:
@@ -805,13 +814,18 @@ func (b *bench) throughput(ctx context.Context) error {
 			fmt.Printf("round %d %-16s %.2f Gbit/s (%d retransmits); loadavg %s\n", r+1, v, g, retr, loadavg())
 			gbps[v] = append(gbps[v], g)
 		}
-		fmt.Printf("round %d ratio ruleset/none=%.3f\n", r+1, gbps["ruleset"][r]/gbps["no table"][r])
+		perRound["ruleset/no policies"] = append(perRound["ruleset/no policies"], gbps["ruleset"][r]/gbps["no policies"][r])
+		perRound["ruleset/no table"] = append(perRound["ruleset/no table"], gbps["ruleset"][r]/gbps["no table"][r])
+		fmt.Printf("round %d ratio ruleset/no-policies=%.3f ruleset/no-table=%.3f\n", r+1, gbps["ruleset"][r]/gbps["no policies"][r], gbps["ruleset"][r]/gbps["no table"][r])
 	}
 	for _, v := range variants {
 		fmt.Printf("%-22s %-16s %.2f Gbit/s (%s)\n", "throughput", v, fmedian(gbps[v]), frange(gbps[v]))
 	}
 	none := fmedian(gbps["no table"])
-	fmt.Printf("ratio ruleset/none=%.3f conntrack/none=%.3f\n", fmedian(gbps["ruleset"])/none, fmedian(gbps["conntrack only"])/none)
+	fmt.Printf("ratio of medians: ruleset/no-policies=%.3f ruleset/no-table=%.3f no-policies/no-table=%.3f conntrack/no-table=%.3f\n",
+		fmedian(gbps["ruleset"])/fmedian(gbps["no policies"]), fmedian(gbps["ruleset"])/none, fmedian(gbps["no policies"])/none, fmedian(gbps["conntrack only"])/none)
+	fmt.Printf("median of per-round ratios: ruleset/no-policies=%.3f (%s) ruleset/no-table=%.3f (%s)\n",
+		fmedian(perRound["ruleset/no policies"]), frange(perRound["ruleset/no policies"]), fmedian(perRound["ruleset/no table"]), frange(perRound["ruleset/no table"]))
 	return nil
 }
 
