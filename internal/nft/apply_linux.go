@@ -628,7 +628,18 @@ func ruleExprs(r Rule, sets map[string]set) ([]expr.Any, error) {
 				}
 				reg += uint32((types[i].size() + 3) / 4)
 			}
-			out = append(out, &expr.Lookup{SourceRegister: reg32, SetName: target.nft.Name, SetID: target.nft.ID})
+			out = append(out, &expr.Lookup{SourceRegister: reg32, SetName: target.nft.Name, SetID: target.nft.ID, Invert: m.Negate})
+		case MatchIfnamePrefix:
+			if m.Field != FieldIIFName && m.Field != FieldOIFName {
+				return nil, fmt.Errorf("interface name prefix on %s", m.Field)
+			}
+			if m.Prefix == "" || len(m.Prefix) >= ifnameSize {
+				return nil, fmt.Errorf("interface name prefix %q", m.Prefix)
+			}
+			// The kernel compares as many bytes as the operand has: a
+			// prefix is a shorter comparison ("rmp*" in nft).
+			out = append(out, load(m.Field, 1),
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(m.Prefix)})
 		default:
 			return nil, fmt.Errorf("unknown match %T", m)
 		}

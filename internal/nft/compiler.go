@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampartnet/rampart/internal/cni"
 	"github.com/rampartnet/rampart/internal/policy"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -40,6 +41,11 @@ type Pod struct {
 // tests and people reading `nft list ruleset` use them.
 const (
 	TableName = "rampart"
+
+	// PodVethPrefix starts the name of every pod's host veth, as the CNI
+	// plugin names them: a veth with it that is not in pod_ifaces belongs
+	// to a pod the rules do not know yet, and passes nothing.
+	PodVethPrefix = cni.HostVethPrefix
 
 	SetPodIfaces = "pod_ifaces" // host veths of local pods
 	SetPodAddrs  = "pod_addrs"  // addresses of local pods
@@ -787,6 +793,11 @@ func chains() []*Chain {
 				Comment: "anti-spoofing: any other source address from a pod"},
 			{Matches: []Match{in(SetPodAddrs, FieldSAddr)}, Counter: true, Verdict: drop,
 				Comment: "anti-spoofing: a local pod's address from another interface"},
+			// Fail closed: the CNI plugin wires a pod before the agent
+			// has compiled it into these sets; until then its veth is
+			// neither trusted nor subject to its policy.
+			{Matches: []Match{MatchIfnamePrefix{Field: FieldIIFName, Prefix: PodVethPrefix}}, Counter: true, Verdict: drop,
+				Comment: "a pod veth that the rules do not know yet"},
 		}},
 		{Name: ChainForward, Hook: HookForward, Priority: PriorityFilter, Rules: []Rule{
 			{Matches: []Match{ipv6, in(SetPodIfaces, FieldOIFName)}, Counter: true, Verdict: drop,
@@ -794,6 +805,8 @@ func chains() []*Chain {
 			{Matches: []Match{ipv6}, Verdict: Verdict{Kind: Accept}},
 			{Matches: []Match{MatchCtState{States: CtEstablished | CtRelated}}, Verdict: Verdict{Kind: Accept},
 				Comment: "replies of allowed connections"},
+			{Matches: []Match{MatchIfnamePrefix{Field: FieldOIFName, Prefix: PodVethPrefix}, MatchSet{Set: SetPodIfaces, Key: []Operand{{Field: FieldOIFName}}, Negate: true}},
+				Counter: true, Verdict: drop, Comment: "to a pod veth that the rules do not know yet"},
 			// Without these, a TCP connection whose conntrack entry was
 			// deleted because the policy now denies it would be picked up
 			// again mid-stream, from its other end, as a new flow in the

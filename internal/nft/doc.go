@@ -24,10 +24,13 @@
 //     headers). Anti-spoofing: a packet from a pod veth must carry that
 //     pod's address (iifname . ip saddr @pod_src), and a local pod's
 //     address may arrive from no other interface. After this, a local pod's
-//     address is an identity that policy can trust.
+//     address is an identity that policy can trust. A pod veth (rmp*) that
+//     is not in pod_ifaces yet, because the CNI plugin wired its pod before
+//     the agent compiled it, passes nothing (fail closed).
 //  2. forward, priority filter: IPv6 towards a pod veth is dropped; packets
 //     of tracked connections pass (ct state established,related: replies of
-//     allowed connections, and what the policy allowed when they began); a
+//     allowed connections, and what the policy allowed when they began);
+//     nothing goes to a pod veth that is not in pod_ifaces yet; a
 //     TCP packet to or from a pod that is neither tracked nor a SYN is
 //     dropped, so that a connection whose conntrack entry was deleted
 //     cannot be picked up again from its other end.

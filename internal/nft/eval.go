@@ -148,7 +148,15 @@ func (ev *Evaluator) matches(r Rule, p Packet) (bool, error) {
 			if idx == nil {
 				return false, fmt.Errorf("no set %s", m.Set)
 			}
-			if idx.lookup(key) == nil {
+			if (idx.lookup(key) == nil) != m.Negate {
+				return false, nil
+			}
+		case MatchIfnamePrefix:
+			d, err := field(m.Field, p)
+			if err != nil {
+				return false, err
+			}
+			if d.Name == "" || !strings.HasPrefix(d.Name, m.Prefix) {
 				return false, nil
 			}
 		default:

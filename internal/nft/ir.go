@@ -265,7 +265,7 @@ type Operand struct {
 }
 
 // Match is one condition of a rule: MatchIPv6, MatchCtState,
-// MatchTCPNotSyn or MatchSet.
+// MatchTCPNotSyn, MatchSet or MatchIfnamePrefix.
 type Match interface{ isMatch() }
 
 // MatchIPv6 matches IPv6 packets (meta nfproto ipv6). The table is inet,
@@ -289,16 +289,26 @@ const (
 )
 
 // MatchSet matches packets whose key (the concatenation of Key) is an
-// element of Set.
+// element of Set, or with Negate, is not (a map operand that finds nothing
+// still breaks the rule).
 type MatchSet struct {
-	Key []Operand
-	Set string
+	Key    []Operand
+	Set    string
+	Negate bool
 }
 
-func (MatchIPv6) isMatch()      {}
-func (MatchCtState) isMatch()   {}
-func (MatchTCPNotSyn) isMatch() {}
-func (MatchSet) isMatch()       {}
+// MatchIfnamePrefix matches packets whose interface (Field: FieldIIFName
+// or FieldOIFName) has a name that starts with Prefix (nft's "rmp*").
+type MatchIfnamePrefix struct {
+	Field  Field
+	Prefix string
+}
+
+func (MatchIPv6) isMatch()         {}
+func (MatchCtState) isMatch()      {}
+func (MatchTCPNotSyn) isMatch()    {}
+func (MatchSet) isMatch()          {}
+func (MatchIfnamePrefix) isMatch() {}
 
 // CtState is a set of conntrack states, with the kernel's bits.
 type CtState uint32

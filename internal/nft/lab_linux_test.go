@@ -664,6 +664,31 @@ func TestPrivilegedLab(t *testing.T) {
 		l.matrix(t, open)
 	})
 
+	// A pod that the CNI plugin wired but the rules do not know yet (the
+	// agent has not caught up) passes nothing either way, although no
+	// policy isolates anything here.
+	t.Run("unknown-veth", func(t *testing.T) {
+		late := &labParty{name: "beta/late", addr: netip.MustParseAddr("198.19.0.9"), veth: "rmp9"}
+		var err error
+		if late.ns, err = netns.New(uniqueLabName(t) + "-late"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { late.ns.Delete() })
+		l.wirePod(late)
+		l.listen(late)
+		web1 := l.byName["alpha/web-1"]
+		for _, c := range []struct{ src, dst *labParty }{{late, web1}, {web1, late}, {remote, late}} {
+			err := probeUDP(c.src, c.dst, 53, false)
+			if err == nil || l.seen(fmt.Sprintf("probe %s -> %s:%d", c.src.name, c.dst.name, 53)) {
+				t.Errorf("%s -> %s: a datagram arrived (answer: %v)", c.src.name, c.dst.name, err)
+			}
+		}
+		// The known pods still talk.
+		if err := probeUDP(client, web1, 53, true); err != nil {
+			t.Errorf("client -> web-1: %v", err)
+		}
+	})
+
 	pol := labModel(t, labPolicies)
 	var keep1, keep2 net.Conn
 	var keep1r, keep2r *bufio.Reader

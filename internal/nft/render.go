@@ -217,7 +217,13 @@ func matchString(m Match) string {
 				ops[i] += " map @" + o.Map
 			}
 		}
-		return strings.Join(ops, " . ") + " @" + m.Set
+		op := " @"
+		if m.Negate {
+			op = " != @"
+		}
+		return strings.Join(ops, " . ") + op + m.Set
+	case MatchIfnamePrefix:
+		return fmt.Sprintf("%s %q", m.Field, m.Prefix+"*")
 	}
 	return fmt.Sprintf("%T", m)
 }
