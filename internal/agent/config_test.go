@@ -57,6 +57,18 @@ func TestLoadConfig(t *testing.T) {
 			if !filepath.IsAbs(c.PolicyPaths[0]) || !filepath.IsAbs(c.ControlSocket) {
 				t.Errorf("relative paths not resolved: %v %s", c.PolicyPaths, c.ControlSocket)
 			}
+			// AES-256-GCM: 1500 - 20 (IPv4) - 8 (UDP) - 37 (ESP).
+			if mtu, err := PodMTU(c); mtu != 1435 || err != nil {
+				t.Errorf("pod MTU %d, %v; want 1435", mtu, err)
+			}
+		}},
+		{name: "CBC allowed: a smaller MTU", edit: func(s string) string {
+			return strings.Replace(s, "childRekeyTime: 30m}", "childRekeyTime: 30m, espProposals: [aes256gcm16-x25519-esn, aes128-sha256-x25519-esn]}", 1)
+		}, check: func(t *testing.T, c *Config) {
+			// The most that either may add: AES-CBC's 57 octets.
+			if mtu, err := PodMTU(c); mtu != 1415 || err != nil {
+				t.Errorf("pod MTU %d, %v; want 1415", mtu, err)
+			}
 		}},
 		{name: "pod CIDR not a network", edit: func(s string) string {
 			return strings.Replace(s, "podCIDR: 198.19.1.0/24", "podCIDR: 198.19.1.7/24", 1)

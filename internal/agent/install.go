@@ -9,15 +9,33 @@ import (
 	"github.com/rampartnet/rampart/internal/cni"
 	"github.com/rampartnet/rampart/internal/datapath"
 	"github.com/rampartnet/rampart/internal/nft"
+	"github.com/rampartnet/rampart/ipsec/ike"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // CNIConfFile is the name of the network configuration Install writes.
 const CNIConfFile = "10-rampart.conflist"
 
-// PodMTU leaves room in the underlay's 1500 octets for the largest ESP in
-// UDP over IPv4 that the datapath may add (20 + 8 + 57), so that pods'
-// packets to other nodes never need "fragmentation needed".
-const PodMTU = datapath.DefaultUnderlayMTU - 20 - 8 - 57
+// PodMTU is the pods' MTU: the underlay's, less the outer IP and UDP
+// headers and the most ESP that the node's proposals let IKE negotiate (37
+// octets for AES-GCM, 57 for AES-CBC with HMAC-SHA-256), so that pods'
+// packets to other nodes never need "fragmentation needed". The tunnel
+// device gets the same MTU (datapath: UnderlayMTU less the overhead).
+func PodMTU(c *Config) (int, error) {
+	proposals := c.ESPProposals
+	if len(proposals) == 0 {
+		proposals, _ = ikecrypto.ParseESPProposals(agentESPProposals) // a constant that parses
+	}
+	esp, err := ike.MaxESPOverhead(proposals)
+	if err != nil {
+		return 0, fmt.Errorf("spec.encryption.espProposals: %w", err)
+	}
+	outer := 20 + 8
+	if c.Address.Is6() {
+		outer = 40 + 8
+	}
+	return datapath.DefaultUnderlayMTU - outer - esp, nil
+}
 
 // Install prepares a node before its agent first runs, as a CNI install
 // step does: in enforce mode the guard table, so that pod traffic cannot
@@ -29,6 +47,10 @@ func Install(c *Config) error {
 			return err
 		}
 	}
+	mtu, err := PodMTU(c)
+	if err != nil {
+		return err
+	}
 	conf := map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "rampart",
@@ -36,7 +58,7 @@ func Install(c *Config) error {
 			"type":    "rampart-cni",
 			"podCIDR": c.PodCIDR.String(),
 			"dataDir": c.CNIDataDir,
-			"mtu":     PodMTU,
+			"mtu":     mtu,
 		}},
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")

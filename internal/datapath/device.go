@@ -17,6 +17,7 @@ import (
 
 	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // Buffer layout. A packet read from TUN lands at tunReadOffset; an ESP
@@ -129,7 +130,7 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 			zeroConfig(pc.In)
 			zeroConfig(pc.Out)
 		}
-		overhead, err := espOverhead(d.sad, pc.Name)
+		overhead, err := espOverhead(d.sad, &pc)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s: %w", pc.Name, err)
 		}
@@ -230,14 +231,20 @@ func (d *Device) setupIKE(peers []*peerState) error {
 }
 
 // espOverhead is the most the peer's outbound SA adds to an inner packet.
-func espOverhead(t *esp.Table, peer string) (int, error) {
-	e := t.Current(peer)
-	if e == nil || e.Out == nil {
-		// Not keyed yet (IKE will): assume the largest overhead of any
-		// transform, so that whatever IKE negotiates fits the path.
+func espOverhead(t *esp.Table, pc *Peer) (int, error) {
+	if e := t.Current(pc.Name); e != nil && e.Out != nil {
+		return e.Out.Overhead(), nil
+	}
+	if pc.IKE == nil {
 		return maxESPOverhead, nil
 	}
-	return e.Out.Overhead(), nil
+	// Keyed by IKE: the largest overhead of the transforms our proposals
+	// allow, so that whatever IKE negotiates fits the path.
+	proposals := pc.IKE.ESPProposals
+	if len(proposals) == 0 {
+		proposals = ikecrypto.DefaultESPProposals()
+	}
+	return ike.MaxESPOverhead(proposals)
 }
 
 // Run moves packets until ctx ends or Close is called.

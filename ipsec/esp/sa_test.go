@@ -885,3 +885,33 @@ func TestTunnelTFCPadding(t *testing.T) {
 		t.Fatalf("%v %x", err, got)
 	}
 }
+
+// TestAlgorithmOverhead: what an algorithm promises before any key is
+// (the path MTU leaves room for it) is what its SAs add at most, and a
+// sealed packet of every padding length stays within it.
+func TestAlgorithmOverhead(t *testing.T) {
+	want := map[Algorithm]int{AESGCM16: 37, ChaCha20Poly1305: 37, AESCBCHMACSHA256: 57}
+	for _, alg := range algorithms {
+		n, err := alg.Overhead()
+		if err != nil || n != want[alg] {
+			t.Errorf("%s: Overhead() = %d, %v; want %d", alg, n, err, want[alg])
+		}
+		out, _ := testPair(t, testConfig(alg, ModeTunnel, true))
+		if out.Overhead() != n {
+			t.Errorf("%s: an SA adds up to %d, the algorithm says %d", alg, out.Overhead(), n)
+		}
+		for size := 20; size < 40; size++ {
+			p := testIPv4(t, size)
+			sealed, err := out.Seal(nil, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sealed)-len(p) > n {
+				t.Errorf("%s: %d octets sealed into %d: more than %d added", alg, len(p), len(sealed), n)
+			}
+		}
+	}
+	if _, err := Algorithm("des").Overhead(); err == nil {
+		t.Error("an unknown algorithm has an overhead")
+	}
+}

@@ -192,6 +192,19 @@ func newTransform(alg Algorithm, spi uint32, esn bool, key, authKey []byte) (*tr
 	return t, nil
 }
 
+// Overhead is the most an SA of algorithm a adds to a packet (ESP header,
+// IV, the longest padding, trailer, ICV), known before any key is: what a
+// path MTU must leave room for whatever IKE negotiates.
+func (a Algorithm) Overhead() (int, error) {
+	switch a {
+	case AESGCM16, ChaCha20Poly1305:
+		return espHeaderLen + aeadIVLen + (minAlign - 1) + trailerLen + icvLen, nil
+	case AESCBCHMACSHA256:
+		return espHeaderLen + cbcIVLen + (aesBlockLen - 1) + trailerLen + icvLen, nil
+	}
+	return 0, fmt.Errorf("esp: unknown algorithm %q", a)
+}
+
 // overhead is the most ESP can add to a payload: header, IV, the longest
 // padding the alignment needs, trailer and ICV.
 func (t *transform) overhead() int {

@@ -184,6 +184,36 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 // hard lifetime.
 const minHardMargin = 10 * time.Second
 
+// MaxESPOverhead is the most that any ESP transform the proposals allow
+// adds to a packet (esp.Algorithm.Overhead): the CHILD_SA that IKE
+// negotiates from them adds no more.
+func MaxESPOverhead(proposals []ikecrypto.Proposal) (int, error) {
+	most := 0
+	for _, p := range proposals {
+		integ := p.Integ
+		if len(integ) == 0 {
+			integ = []ikecrypto.IntegID{0} // AEAD: no integrity transform
+		}
+		for _, e := range p.Encr {
+			for _, i := range integ {
+				alg, err := espAlgorithm(ikecrypto.Suite{Encr: e.ID, Integ: i})
+				if err != nil {
+					continue // never negotiated: the datapath has no such transform
+				}
+				n, err := alg.Overhead()
+				if err != nil {
+					return 0, err
+				}
+				most = max(most, n)
+			}
+		}
+	}
+	if most == 0 {
+		return 0, fmt.Errorf("no ESP proposal the datapath can run")
+	}
+	return most, nil
+}
+
 // espAlgorithm maps a negotiated ESP suite to ipsec/esp's transform.
 func espAlgorithm(s ikecrypto.Suite) (esp.Algorithm, error) {
 	switch {
