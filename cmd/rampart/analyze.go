@@ -16,7 +16,7 @@ func newAnalyzeCmd() *cobra.Command {
 		failOn      string
 	)
 	cmd := &cobra.Command{
-		Use:   "analyze PATH...",
+		Use:   "analyze [PATH...]",
 		Short: "Find segmentation gaps and the blast radius of a compromised pod",
 		Long: `analyze reads manifests and reports, for every pod and workload, whether its
 ingress and egress are isolated; reachability by class of workloads; and
@@ -29,11 +29,11 @@ that pod, transitively, with the path.
 Without --probe, the ports are those the containers declare; a workload
 reaches another when a port the destination declares is allowed.
 
-Exit status 1 when a finding is at or above --fail-on (default high).` + exitCodesHelp,
+Exit status 1 when a finding is at or above --fail-on (default high).` + sourceHelp + exitCodesHelp,
 		Example: `  rampart analyze examples/wordpress/open --compromised web/wordpress
   rampart analyze examples/wordpress/hardened -o json
   rampart analyze examples/wordpress/hardened -o dot | dot -Tsvg > graph.svg`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if err := outputFormat(output, "text", "json", "dot"); err != nil {
 				return err
@@ -46,7 +46,7 @@ Exit status 1 when a finding is at or above --fail-on (default high).` + exitCod
 			if err != nil {
 				return err
 			}
-			m, err := in.load(paths, cmd.ErrOrStderr())
+			m, err := in.load(cmd.Context(), paths, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ func newExplainCmd() *cobra.Command {
 		output   string
 	)
 	cmd := &cobra.Command{
-		Use:   "explain PATH... --from NS/NAME|ADDRESS --to NS/NAME|ADDRESS --probe PORT/PROTOCOL",
+		Use:   "explain [PATH...] --from NS/NAME|ADDRESS --to NS/NAME|ADDRESS --probe PORT/PROTOCOL",
 		Short: "Say whether one connection is allowed, and which rules decide it",
 		Long: `explain decides one connection and names what decided each side of it: the
 source's egress and the destination's ingress, each allowed or denied by a
@@ -25,10 +25,10 @@ policy rule (with its file:line), by isolation with no matching rule, or by
 a built-in rule (a pod reaches itself and its own node; hostNetwork pods and
 addresses outside the cluster are not isolated).
 
-Exit status 0 means explain ran, whether the connection is allowed or not.` + exitCodesHelp,
+Exit status 0 means explain ran, whether the connection is allowed or not.` + sourceHelp + exitCodesHelp,
 		Example: `  rampart explain examples/wordpress/hardened --from web/wordpress --to data/mysql --probe 3306/TCP
   rampart explain examples/wordpress/hardened --from web/wordpress --to 203.0.113.10 --probe 443/TCP -o json`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if err := outputFormat(output, "text", "json"); err != nil {
 				return err
@@ -40,7 +40,7 @@ Exit status 0 means explain ran, whether the connection is allowed or not.` + ex
 			if err != nil {
 				return err
 			}
-			m, err := in.load(paths, cmd.ErrOrStderr())
+			m, err := in.load(cmd.Context(), paths, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

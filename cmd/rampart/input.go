@@ -1,34 +1,77 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
-// inputFlags are the flags of every verb that reads manifests.
+// inputFlags are the flags of every verb that reads manifests or a cluster.
 type inputFlags struct {
+	source      sourceFlags
 	skipInvalid bool
 	quiet       bool
 }
 
 func (f *inputFlags) register(cmd *cobra.Command) {
+	f.source.register(cmd)
 	cmd.Flags().BoolVar(&f.skipInvalid, "skip-invalid", false,
 		"leave out objects with errors (as the API server would refuse them) instead of refusing to run")
 	cmd.Flags().BoolVarP(&f.quiet, "quiet", "q", false, "print only errors, not warnings and notes")
 }
 
-// load reads the paths and builds the model. Errors in the input refuse
-// the verb (exit 1) unless --skip-invalid; diagnostics go to stderr.
-func (f *inputFlags) load(paths []string, stderr io.Writer) (*policy.Model, error) {
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("no manifest path given")
+// sourceFlags say where the objects come from: manifest paths, or a live
+// cluster, as kubectl finds it (--kubeconfig, else $KUBECONFIG, else
+// ~/.kube/config; --context, else the current one; -n for one namespace).
+type sourceFlags struct {
+	kubeconfig, context, namespace string
+	live                           bool
+	timeout                        time.Duration
+}
+
+// sourceHelp goes into the help of the verbs that read a source.
+const sourceHelp = `
+Without PATH, or with --kubeconfig, --context or --live, the objects come
+from a live cluster through its API server, found as kubectl finds it.`
+
+func (f *sourceFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "read a live cluster through this kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+	cmd.Flags().StringVar(&f.context, "context", "", "the kubeconfig context to use (default: the current one)")
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "with a live cluster: read only this namespace's pods, services and policies")
+	cmd.Flags().BoolVar(&f.live, "live", false, "read the live cluster of the current kubeconfig context")
+	cmd.Flags().DurationVar(&f.timeout, "request-timeout", 30*time.Second, "with a live cluster: how long reading it may take")
+}
+
+// snapshot reads the paths, or the live cluster.
+func (f *sourceFlags) snapshot(ctx context.Context, paths []string) (*cluster.Snapshot, error) {
+	live := f.live || f.kubeconfig != "" || f.context != "" || len(paths) == 0
+	switch {
+	case live && len(paths) > 0:
+		return nil, fmt.Errorf("give manifest paths or a live cluster (--kubeconfig, --context, --live), not both")
+	case !live && f.namespace != "":
+		return nil, fmt.Errorf("-n reads one namespace of a live cluster; manifest paths are read whole")
+	case live:
+		snap, err := cluster.LoadKube(ctx, cluster.KubeConfig{Path: f.kubeconfig, Context: f.context, Namespace: f.namespace}, f.timeout)
+		if clientcmd.IsEmptyConfig(errors.Unwrap(err)) && len(paths) == 0 && !f.live {
+			return nil, fmt.Errorf("no manifest path given, and no kubeconfig found ($KUBECONFIG, ~/.kube/config): give PATH..., or a cluster with --kubeconfig")
+		}
+		return snap, err
 	}
-	snap, err := cluster.Load(paths...)
+	return cluster.Load(paths...)
+}
+
+// load reads the paths (or the cluster) and builds the model. Errors in
+// the input refuse the verb (exit 1) unless --skip-invalid; diagnostics go
+// to stderr.
+func (f *inputFlags) load(ctx context.Context, paths []string, stderr io.Writer) (*policy.Model, error) {
+	snap, err := f.source.snapshot(ctx, paths)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,10 @@ func newLintCmd() *cobra.Command {
 		output string
 		strict bool
 		quiet  bool
+		source sourceFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "lint PATH...",
+		Use:   "lint [PATH...]",
 		Short: "Check manifests as the API server would, plus Rampart's warnings",
 		Long: `lint reads manifests and prints every error (what the API server would
 refuse: bad selectors, CIDRs, ports, protocols, unknown fields, a policy with
@@ -24,15 +25,15 @@ the wrong apiVersion or kind) and every warning (policies that select nothing,
 peers that match nothing, rules that policyTypes makes dead), each with
 file:line, the field path, and how to fix it.
 
-Exit status 1 when there is an error (with --strict, also a warning).` + exitCodesHelp,
+Exit status 1 when there is an error (with --strict, also a warning).` + sourceHelp + exitCodesHelp,
 		Example: `  rampart lint examples/
   rampart lint deploy/ -o json`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if err := outputFormat(output, "text", "json"); err != nil {
 				return err
 			}
-			snap, err := cluster.Load(paths...)
+			snap, err := source.snapshot(cmd.Context(), paths)
 			if err != nil {
 				return err
 			}
@@ -62,6 +63,7 @@ Exit status 1 when there is an error (with --strict, also a warning).` + exitCod
 			return nil
 		},
 	}
+	source.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 on warnings too")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only errors")

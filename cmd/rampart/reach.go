@@ -13,7 +13,7 @@ func newReachCmd() *cobra.Command {
 		output   string
 	)
 	cmd := &cobra.Command{
-		Use:   "reach PATH...",
+		Use:   "reach [PATH...]",
 		Short: "Print who can reach whom, for every pair of pods and workloads",
 		Long: `reach reads manifests (files or directories, YAML or JSON) and prints, for
 every ordered pair of pods and workloads (a workload such as a Deployment
@@ -24,10 +24,10 @@ NetworkPolicy allows the connection.
             "." allowed, "X" blocked
   -o json   an array of {"from","to","port","protocol","allowed"} sorted by
             from, to, port, protocol
-` + exitCodesHelp,
+` + sourceHelp + exitCodesHelp,
 		Example: `  rampart reach examples/netpol-e2e --probe 80/TCP
   rampart reach examples/netpol-e2e --probe 80/TCP --probe 81/UDP --from 'x/*' -o json`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if err := outputFormat(output, "table", "json"); err != nil {
 				return err
@@ -36,7 +36,7 @@ NetworkPolicy allows the connection.
 			if err != nil {
 				return err
 			}
-			m, err := in.load(paths, cmd.ErrOrStderr())
+			m, err := in.load(cmd.Context(), paths, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

@@ -53,10 +53,14 @@ func (o *Origin) LineOf(path string) int {
 	return line
 }
 
-// Pos returns "file:line" for the field at path ("" for the object itself).
+// Pos returns "file:line" for the field at path ("" for the object itself),
+// or for an object not read from a file (a live cluster's), its File alone.
 func (o *Origin) Pos(path string) string {
 	if o == nil {
 		return ""
+	}
+	if o.node == nil && o.Line == 0 {
+		return o.File
 	}
 	return fmt.Sprintf("%s:%d", o.File, o.LineOf(path))
 }
