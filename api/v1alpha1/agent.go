@@ -74,22 +74,25 @@ type EncryptionSpec struct {
 	CAFile   string `json:"caFile"`
 	CertFile string `json:"certFile"`
 	KeyFile  string `json:"keyFile"`
-	// Proposals and ESPProposals in strongSwan's syntax; default: the
-	// strong ones only.
-	Proposals    []string `json:"proposals,omitempty"`
-	ESPProposals []string `json:"espProposals,omitempty"`
-	// RekeyTime (IKE SA, default "4h"), ChildRekeyTime (default "1h"),
-	// DPDInterval (default "30s").
-	RekeyTime      string `json:"rekeyTime,omitempty"`
-	ChildRekeyTime string `json:"childRekeyTime,omitempty"`
-	DPDInterval    string `json:"dpdInterval,omitempty"`
+	// ProposalsSpec: proposals and espProposals in strongSwan's syntax;
+	// default: the strong ones only.
+	ProposalsSpec `json:",inline"`
+	// TimersSpec: rekeyTime (IKE SA, default "4h"), childRekeyTime
+	// (default "1h"), dpdInterval (default "30s").
+	TimersSpec `json:",inline"`
 }
 
 // PolicySourceSpec is where the agent reads the cluster: manifest files or
 // directories (Namespaces, Pods with their addresses and nodes,
-// NetworkPolicies), as `rampart reach` takes them. They are read again
-// when they change; an invalid set is reported and the rules in force
-// stay.
+// NetworkPolicies), as `rampart reach` takes them, or an API server.
+// Either is read again when it changes; an invalid set is reported and the
+// rules in force stay.
 type PolicySourceSpec struct {
-	Paths []string `json:"paths"`
+	Paths []string `json:"paths,omitempty"`
+	// Kubeconfig reads a live cluster through this kubeconfig file
+	// instead of Paths; "in-cluster" uses the pod's service account (a
+	// DaemonSet's agent).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// Context is the kubeconfig context (default: the current one).
+	Context string `json:"context,omitempty"`
 }

@@ -10,9 +10,10 @@
 // that proves its identity still cannot claim another node's pods. The
 // node with the smaller name initiates, and keeps the IKE SA up.
 //
-// The agent reads the cluster from manifest files (the lab writes them;
-// issue 6 adds the API server) and applies the rules again when they
-// change. An invalid change is reported and the rules in force stay.
+// The agent reads the cluster from manifest files (the lab writes them) or
+// from an API server (client-go informers), and applies the rules again
+// when it changes. An invalid change is reported and the rules in force
+// stay.
 package agent
 
 import (
@@ -31,6 +32,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/datapath"
 	"github.com/rampartnet/rampart/internal/nft"
@@ -47,6 +50,8 @@ type Agent struct {
 	// rules applies the policy table; after its first whole table, changes
 	// go to the kernel as element additions and deletions.
 	rules *nft.Applier
+	// kube is the API server source, when the config names one.
+	kube *cluster.Kube
 
 	mu     sync.Mutex
 	status PolicyStatus
@@ -167,7 +172,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { errc <- a.dev.Run(ctx) }()
 		go func() { errc <- a.dev.ServeControl(ctx, a.cfg.ControlSocket) }()
 	}
-	go func() { errc <- a.syncPolicy(ctx) }()
+	if a.cfg.Kube != nil {
+		go func() { errc <- a.syncPolicyKube(ctx) }()
+	} else {
+		go func() { errc <- a.syncPolicy(ctx) }()
+	}
 	a.log.Info("agent up", "node", a.cfg.NodeName, "address", a.cfg.Address, "podCIDR", a.cfg.PodCIDR,
 		"nodes", len(a.cfg.Nodes), "encrypt", a.cfg.Encrypt, "enforce", a.cfg.Enforce)
 	select {
@@ -183,6 +192,63 @@ func (a *Agent) Status() PolicyStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.status
+}
+
+// kubeSettle is how long the agent lets a burst of API changes (a pod's
+// creation, then its status) gather before it compiles them once.
+const kubeSettle = 50 * time.Millisecond
+
+// syncPolicyKube applies the policy of the cluster that the API server
+// holds, and again after each change that its informers see. Until they
+// have listed everything once, and while the API server is unreachable,
+// the rules in force stay: a partial view could enforce half a change.
+func (a *Agent) syncPolicyKube(ctx context.Context) error {
+	rc, name, err := a.cfg.Kube.RESTConfig()
+	if err != nil {
+		return fmt.Errorf("agent: spec.policy.kubeconfig: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("agent: API server %s: %w", name, err)
+	}
+	a.kube = cluster.NewKube(client, cluster.KubeOptions{Name: name, Resync: 10 * time.Minute})
+	a.setError(fmt.Sprintf("waiting for the API server %s (%s)", name, rc.Host))
+	if err := a.kube.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	a.log.Info("API server listed", "server", rc.Host, "context", name)
+	for {
+		err := a.applyPolicy()
+		if err != nil {
+			a.log.Error("policy not applied; the rules in force stay", "err", err)
+			a.setError(err.Error())
+		} else {
+			a.setError("")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.kube.Changed():
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(kubeSettle):
+		}
+	}
+}
+
+// setError records why the last change was not applied ("" when the
+// rules are those of the source) and writes the status file.
+func (a *Agent) setError(msg string) {
+	a.mu.Lock()
+	a.status.Error = msg
+	st := a.status
+	a.mu.Unlock()
+	a.writeStatus(st)
 }
 
 // pollInterval is how often the manifests are checked for changes.
@@ -238,12 +304,15 @@ func (a *Agent) syncPolicy(ctx context.Context) error {
 	}
 }
 
-// loadModel reads the manifests into a Model. Any error refuses the whole
-// set: enforcing part of a broken change could open what it meant to
-// close.
+// loadModel reads the manifests, or the API server's objects, into a
+// Model. Any error refuses the whole set: enforcing part of a broken change
+// could open what it meant to close.
 func (a *Agent) loadModel() (*policy.Model, error) {
-	snap, err := cluster.Load(a.cfg.PolicyPaths...)
-	if err != nil {
+	var snap *cluster.Snapshot
+	var err error
+	if a.kube != nil {
+		snap = a.kube.Snapshot()
+	} else if snap, err = cluster.Load(a.cfg.PolicyPaths...); err != nil {
 		return nil, err
 	}
 	m, diags, err := policy.FromSnapshot(snap, false)

@@ -42,8 +42,15 @@ type Config struct {
 	IKEProposals, ESPProposals           []ikecrypto.Proposal
 	RekeyTime, ChildRekeyTime, DPDPeriod time.Duration
 	PolicyPaths                          []string
-	ControlSocket                        string
+	// Kube, when set, is the API server the agent reads instead of
+	// PolicyPaths.
+	Kube          *cluster.KubeConfig
+	ControlSocket string
 }
+
+// InCluster as spec.policy.kubeconfig reads the API server of the cluster
+// the agent runs in, with its pod's service account.
+const InCluster = "in-cluster"
 
 // Node is another node of the cluster.
 type Node struct {
@@ -138,8 +145,15 @@ func (v *validator) agent(s *v1alpha1.AgentSpec) *Config {
 	}
 	slices.SortFunc(c.Nodes, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
 	v.encryption(&s.Encryption, c)
-	if len(s.Policy.Paths) == 0 {
-		v.errorf("spec.policy.paths", "at least one manifest file or directory is required")
+	switch {
+	case s.Policy.Kubeconfig != "" && len(s.Policy.Paths) > 0:
+		v.errorf("spec.policy.kubeconfig", "read either manifest paths or an API server, not both")
+	case s.Policy.Kubeconfig == InCluster:
+		c.Kube = &cluster.KubeConfig{InCluster: true}
+	case s.Policy.Kubeconfig != "":
+		c.Kube = &cluster.KubeConfig{Path: v.file(s.Policy.Kubeconfig), Context: s.Policy.Context}
+	case len(s.Policy.Paths) == 0:
+		v.errorf("spec.policy.paths", "at least one manifest file or directory is required (or spec.policy.kubeconfig)")
 	}
 	for _, p := range s.Policy.Paths {
 		c.PolicyPaths = append(c.PolicyPaths, v.file(p))

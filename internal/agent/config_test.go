@@ -90,6 +90,23 @@ func TestLoadConfig(t *testing.T) {
 			want: "spec.encryption.keyFile: ikecrypto: secret file", line: 13},
 		{name: "no policy", edit: func(s string) string { return strings.Replace(s, "paths: [manifests]", "paths: []", 1) },
 			want: "spec.policy.paths: at least one manifest file or directory is required"},
+		{name: "policy from an API server", edit: func(s string) string {
+			return strings.Replace(s, "paths: [manifests]", "kubeconfig: kube/config, context: lab", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if c.Kube == nil || !filepath.IsAbs(c.Kube.Path) || c.Kube.Context != "lab" || len(c.PolicyPaths) != 0 {
+				t.Errorf("kube source %+v, paths %v", c.Kube, c.PolicyPaths)
+			}
+		}},
+		{name: "policy in-cluster", edit: func(s string) string {
+			return strings.Replace(s, "paths: [manifests]", "kubeconfig: in-cluster", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if c.Kube == nil || !c.Kube.InCluster {
+				t.Errorf("kube source %+v", c.Kube)
+			}
+		}},
+		{name: "both policy sources", edit: func(s string) string {
+			return strings.Replace(s, "paths: [manifests]", "paths: [manifests], kubeconfig: kube/config", 1)
+		}, want: "spec.policy.kubeconfig: read either manifest paths or an API server, not both"},
 		{name: "bad duration", edit: func(s string) string { return strings.Replace(s, "30m", "soon", 1) },
 			want: `spec.encryption.childRekeyTime: "soon" is not a duration`},
 		{name: "encryption off needs no credentials", edit: func(s string) string {

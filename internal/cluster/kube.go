@@ -63,7 +63,7 @@ const (
 
 // Event is one change an informer saw.
 type Event struct {
-	Type                             EventType
+	Type                           EventType
 	Kind, Namespace, Name, Version string // Version: the object's resourceVersion
 }
 
@@ -204,11 +204,20 @@ func (k *Kube) name() string {
 // read (empty: all; "-n" in the CLI).
 type KubeConfig struct {
 	Path, Context, Namespace string
+	// InCluster uses the service account of the pod this runs in.
+	InCluster bool
 }
 
 // RESTConfig resolves c into a client configuration and the name of the
 // context it used.
 func (c KubeConfig) RESTConfig() (*rest.Config, string, error) {
+	if c.InCluster {
+		rc, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, "", fmt.Errorf("in-cluster config: %w", err)
+		}
+		return rc, "in-cluster", nil
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if c.Path != "" {
 		rules.ExplicitPath = c.Path

@@ -167,6 +167,17 @@ func (a *Applier) Apply(rs *Ruleset) (Stats, error) {
 		st.Fallback = fmt.Sprintf("%d deletions from interval sets: a whole table is faster", ch.IntervalDeletes())
 	case ch.Unreachable() > maxUnreachable(rs):
 		st.Fallback = fmt.Sprintf("%d unreachable elements left in place: time to drop them", ch.Unreachable())
+	case ch.Len() == 0:
+		// Nothing to send (an API resync, a pod's status): the rules in
+		// force are rs's already, and deny no flow they did not.
+		if err := checkSets(a.netnsFD, rs); err != nil {
+			st.Fallback = err.Error()
+			break
+		}
+		a.last = Kept(rs, ch)
+		st.Incremental, st.Unreachable = true, ch.Unreachable()
+		countRuleset(rs, &st)
+		return st, nil
 	default:
 		err := checkSets(a.netnsFD, rs)
 		if err == nil {
@@ -253,6 +264,12 @@ func applyChanges(netnsFD int, rs *Ruleset, ch *Changes, st *Stats) error {
 		return fmt.Errorf("nft: the kernel refused %d element changes to table inet %s: %w", ch.Len(), rs.Table, err)
 	}
 	st.Incremental = true
+	countRuleset(rs, st)
+	return nil
+}
+
+// countRuleset fills st's counts of rs's sets, elements and rules.
+func countRuleset(rs *Ruleset, st *Stats) {
 	for _, s := range rs.Sets {
 		st.Sets++
 		st.Elements += len(s.Elements)
@@ -260,7 +277,6 @@ func applyChanges(netnsFD int, rs *Ruleset, ch *Changes, st *Stats) error {
 	for _, c := range rs.Chains {
 		st.Rules += len(c.Rules)
 	}
-	return nil
 }
 
 // Remove deletes the table called table from the namespace netnsFD, if it
