@@ -243,7 +243,13 @@ spec:
 		// No differences: exit 0, reach's objects with "observed".
 		code, out, stderr := runLab(t, bin, dir, "probe", "--probe", "80/TCP", "--probe", "81/SCTP", "-o", "json")
 		var rows []map[string]any
-		if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 9*9*2 {
+		jerr := json.Unmarshal([]byte(out), &rows)
+		if code != 0 || jerr != nil || len(rows) != 9*9*2 {
+			for _, r := range rows {
+				if r["allowed"] != r["observed"] {
+					t.Logf("differs: %v", r)
+				}
+			}
 			t.Fatalf("lab probe: exit %d, %d rows\n%s", code, len(rows), stderr)
 		}
 		for _, k := range []string{"from", "to", "port", "protocol", "allowed", "observed"} {
