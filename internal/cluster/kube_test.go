@@ -11,10 +11,10 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-// TestKubeSnapshot: the fake clientset's objects become a finished
+// TestLiveSnapshot: the fake clientset's objects become a finished
 // Snapshot, ended pods left out, origins naming the live objects. (The
 // real API server is in internal/kubetest's tests, e2e-kube.)
-func TestKubeSnapshot(t *testing.T) {
+func TestLiveSnapshot(t *testing.T) {
 	ns := func(name string, l map[string]string) *corev1.Namespace {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: l}}
 	}
