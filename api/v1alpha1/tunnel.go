@@ -71,19 +71,18 @@ type DeviceSpec struct {
 }
 
 // PeerSpec is one remote IPsec endpoint and the traffic carried to it. The
-// IPsecPeer resource reuses it: SAs are keyed by hand here, by IKE there.
+// IPsecPeer resource shares its parts (TrafficSpec, and IKESpec's
+// IdentitiesSpec, ProposalsSpec and TimersSpec; see ipsec.go): SAs are
+// keyed by hand or by IKE with files here, by IKE with Secrets there.
 type PeerSpec struct {
 	Name string `json:"name"`
 	// Endpoint is the peer's underlay address, with an optional port
 	// ("198.18.0.2" or "198.18.0.2:4500").
 	Endpoint string `json:"endpoint"`
-	// Mode is "tunnel" (default: the subnets below) or "transport"
-	// (host-to-host traffic between LocalAddress and the endpoint).
-	Mode string `json:"mode,omitempty"`
-	// LocalSubnets are the subnets behind this endpoint offered to the peer
-	// (the local traffic selectors); RemoteSubnets are the peer's.
-	LocalSubnets  []string `json:"localSubnets,omitempty"`
-	RemoteSubnets []string `json:"remoteSubnets,omitempty"`
+	// TrafficSpec: mode ("tunnel", the default, carries localSubnets to
+	// remoteSubnets; "transport" the host-to-host traffic between
+	// localAddress and the endpoint), localSubnets and remoteSubnets.
+	TrafficSpec `json:",inline"`
 	// MTU of the path to this peer when it is smaller than UnderlayMTU;
 	// larger inner packets get ICMP "fragmentation needed".
 	MTU int `json:"mtu,omitempty"`
@@ -96,11 +95,11 @@ type PeerSpec struct {
 
 // IKESpec is how a peer is keyed with IKEv2 (RFC 7296).
 type IKESpec struct {
-	// LocalID and RemoteID are IKE identities: an IP address, a DNS name
-	// ("node-a.example"), or a distinguished name ("CN=node-a, O=Example").
-	// LocalID defaults to localAddress; RemoteID to the endpoint's address.
-	LocalID  string `json:"localID,omitempty"`
-	RemoteID string `json:"remoteID,omitempty"`
+	// IdentitiesSpec: localID and remoteID, IKE identities: an IP
+	// address, a DNS name ("node-a.example"), or a distinguished name
+	// ("CN=node-a, O=Example"). LocalID defaults to localAddress; RemoteID
+	// to the endpoint's address.
+	IdentitiesSpec `json:",inline"`
 	// Auth: a pre-shared key file, or a certificate, its key and the CA
 	// that signs the peer's certificate. Files must be readable by their
 	// owner only.
@@ -111,17 +110,14 @@ type IKESpec struct {
 	// Initiate: this end starts the IKE SA (as strongSwan's start_action =
 	// start); otherwise it waits for the peer.
 	Initiate bool `json:"initiate,omitempty"`
-	// Proposals for the IKE SA and ESPProposals for the CHILD_SAs, in
-	// strongSwan's syntax ("aes256gcm16-prfsha256-x25519"); default: the
-	// strong ones only.
-	Proposals    []string `json:"proposals,omitempty"`
-	ESPProposals []string `json:"espProposals,omitempty"`
-	// RekeyTime of the IKE SA (default "4h") and ChildRekeyTime of the
-	// CHILD_SAs (default "1h"), and DPDInterval, the dead peer detection
-	// interval ("30s", the default; "0s" turns it off).
-	RekeyTime      string `json:"rekeyTime,omitempty"`
-	ChildRekeyTime string `json:"childRekeyTime,omitempty"`
-	DPDInterval    string `json:"dpdInterval,omitempty"`
+	// ProposalsSpec: proposals for the IKE SA and espProposals for the
+	// CHILD_SAs, in strongSwan's syntax ("aes256gcm16-prfsha256-x25519");
+	// default: the strong ones only.
+	ProposalsSpec `json:",inline"`
+	// TimersSpec: rekeyTime of the IKE SA (default "4h"), childRekeyTime
+	// of the CHILD_SAs (default "1h"), and dpdInterval, the dead peer
+	// detection interval ("30s", the default; "0s" turns it off).
+	TimersSpec `json:",inline"`
 }
 
 // ManualSAs is one SA per direction, keyed as `ip xfrm state` takes them.
