@@ -68,7 +68,7 @@ type Event struct {
 }
 
 func (e Event) String() string {
-	return fmt.Sprintf("%s %s %s", e.Type, e.Kind, ObjectName(e.Kind, e.Namespace, e.Name))
+	return fmt.Sprintf("%s %s", e.Type, ObjectName(e.Kind, e.Namespace, e.Name))
 }
 
 // NewKube makes a source on client; Start starts it.
