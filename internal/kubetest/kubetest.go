@@ -43,6 +43,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rampartnet/rampart/internal/netns"
 	"k8s.io/client-go/rest"
 )
 
@@ -111,6 +113,12 @@ type Options struct {
 	KillWithParent bool
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// NetNS, if set, runs etcd and kube-apiserver inside that network
+	// namespace (through `ip netns exec`), where Address must be one of
+	// its addresses: a lab serves its API server on its underlay, which
+	// the node namespaces reach and whose 127.0.0.1 is not theirs. The
+	// Cluster's clients dial from inside it (Cluster.Dial).
+	NetNS *netns.NS
 }
 
 func (o *Options) defaults() error {
@@ -248,6 +256,12 @@ type Cluster struct {
 	// Kubeconfig is a kubeconfig file with a context per user, the admin's
 	// current (kubectl --kubeconfig ... --context <user>).
 	Kubeconfig string
+	// Dial is how this process's clients reach the API server: from
+	// inside Options.NetNS when set (DialIn), else nil (directly).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// PIDs are etcd's and kube-apiserver's, for a caller that outlives
+	// the stop function (rampart lab down stops them by PID).
+	PIDs []int
 	// Dir is Options.Dir. CAFile and CAKeyFile are the CA that signed the
 	// serving certificate and that kube-apiserver trusts for client
 	// certificates (--client-ca-file): a test can issue a client
@@ -282,6 +296,26 @@ func (c *Cluster) ConfigForToken(token string) *rest.Config {
 		// throttle (5 QPS) only slows the tests down.
 		QPS:   1000,
 		Burst: 1000,
+		Dial:  c.Dial,
+	}
+}
+
+// DialIn returns a dial function whose connections start inside ns (nil:
+// this process's namespace), for clients of an API server that only ns
+// reaches. A socket belongs to the namespace it was made in, whatever
+// thread uses it later.
+func DialIn(ns *netns.NS) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if ns == nil {
+		return nil
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := ns.Do(func() error {
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
 	}
 }
 
@@ -309,7 +343,7 @@ func (c *Cluster) ClientAs(user string) (kubernetes.Interface, error) {
 // more than once, also concurrently. ctx bounds the start only: the
 // processes run on until stop. On error nothing is left running.
 func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err error) {
-	start := time.Now()
+	begin := time.Now()
 	if err := opts.defaults(); err != nil {
 		return nil, nil, err
 	}
@@ -350,7 +384,31 @@ func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err 
 		launcher = newLauncher()
 	}
 
+	// Everything below that touches the network does it from inside
+	// opts.NetNS, when set: finding free ports, the processes, the probes.
+	inNS := func(f func() error) error {
+		if opts.NetNS == nil {
+			return f()
+		}
+		return opts.NetNS.Do(f)
+	}
+	start := func(path, log string, args ...string) (*proc, error) {
+		if opts.NetNS != nil {
+			args = append([]string{"netns", "exec", opts.NetNS.Name, path}, args...)
+			path = "ip"
+		}
+		return startProc(launcher, path, log, opts.KillWithParent, args...)
+	}
+	dial := DialIn(opts.NetNS)
+	transport := func(t *http.Transport) *http.Transport {
+		if dial != nil {
+			t.DialContext = dial
+		}
+		return t
+	}
+
 	c = &Cluster{
+		Dial:         dial,
 		Dir:          opts.Dir,
 		APIServerLog: filepath.Join(opts.Dir, "kube-apiserver.log"),
 		EtcdLog:      filepath.Join(opts.Dir, "etcd.log"),
@@ -366,14 +424,14 @@ func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err 
 
 	// etcd.
 	loopback := netip.MustParseAddr("127.0.0.1")
-	ports, err := freePorts(loopback, 2)
-	if err != nil {
+	var ports []uint16
+	if err := inNS(func() (err error) { ports, err = freePorts(loopback, 2); return err }); err != nil {
 		return nil, nil, err
 	}
 	clientURL := "http://" + netip.AddrPortFrom(loopback, ports[0]).String()
 	peerURL := "http://" + netip.AddrPortFrom(loopback, ports[1]).String()
 	c.EtcdURL = clientURL
-	etcd, err := startProc(launcher, bins.Etcd, c.EtcdLog, opts.KillWithParent,
+	etcd, err := start(bins.Etcd, c.EtcdLog,
 		"--name=kubetest",
 		"--data-dir="+filepath.Join(opts.Dir, "etcd"),
 		"--listen-client-urls="+clientURL,
@@ -394,13 +452,12 @@ func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err 
 	opts.logf("kubetest: etcd pid %d on %s", etcd.pid(), clientURL)
 	readyCtx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
 	defer cancel()
-	if err := waitHTTP(readyCtx, etcd, &http.Client{Timeout: 5 * time.Second}, clientURL+"/health", ""); err != nil {
+	if err := waitHTTP(readyCtx, etcd, &http.Client{Transport: transport(&http.Transport{}), Timeout: 5 * time.Second}, clientURL+"/health", ""); err != nil {
 		return nil, nil, fmt.Errorf("kubetest: etcd at %s not healthy: %w\n%s", clientURL, err, tailFile(c.EtcdLog, 30))
 	}
 
 	// kube-apiserver.
-	ports, err = freePorts(opts.Address, 1)
-	if err != nil {
+	if err := inNS(func() (err error) { ports, err = freePorts(opts.Address, 1); return err }); err != nil {
 		return nil, nil, err
 	}
 	c.URL = "https://" + netip.AddrPortFrom(opts.Address, ports[0]).String()
@@ -430,7 +487,7 @@ func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err 
 		"--profiling=false",
 	}
 	args = append(args, opts.ExtraArgs...)
-	apiserver, err := startProc(launcher, bins.APIServer, c.APIServerLog, opts.KillWithParent, args...)
+	apiserver, err := start(bins.APIServer, c.APIServerLog, args...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -440,7 +497,7 @@ func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.caPEM)
 	hc := &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Transport: transport(&http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}),
 		Timeout:   5 * time.Second,
 	}
 	defer hc.CloseIdleConnections()
@@ -458,7 +515,8 @@ func Run(ctx context.Context, opts Options) (c *Cluster, stop func() error, err 
 	if err := writeKubeconfig(c, opts.Users); err != nil {
 		return nil, nil, err
 	}
-	c.Ready = time.Since(start)
+	c.PIDs = []int{etcd.pid(), apiserver.pid()}
+	c.Ready = time.Since(begin)
 	opts.logf("kubetest: kube-apiserver ready in %v", c.Ready.Round(time.Millisecond))
 	return c, stopAll, nil
 }
