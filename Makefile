@@ -86,9 +86,10 @@ interop: build
 # SIGKILL drops, never leaks, recovery, a false pod CIDR claim refused) and
 # `rampart lab`: the e2e model on three nodes with every upstream case
 # applied live and probed for real, the underlay capture, SIGKILL of an
-# agent under a TCP transfer, malformed policies refused.
-e2e-lab: build
-	RAMPART_BIN=$(RAMPART) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/
+# agent under a TCP transfer, malformed policies refused; and `lab up
+# --apiserver`, the agents reading a real kube-apiserver on the underlay.
+e2e-lab: build kube-bins
+	RAMPART_BIN=$(RAMPART) RAMPART_KUBE_BIN=$(RAMPART_KUBE_BIN) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/
 
 # e2e-kube: a real etcd and kube-apiserver (internal/kubetest, no root
 # needed): the harness itself (list, watch, status, RBAC between

@@ -98,17 +98,23 @@ func signalContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 }
 
 type upFlags struct {
-	nodes  int
-	cniBin string
+	nodes     int
+	cniBin    string
+	apiserver bool
+	kubeBin   string
 }
 
 func (u *upFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&u.nodes, "nodes", 0, fmt.Sprintf("number of nodes (default: as many as the manifests name, at least %d)", lab.DefaultNodes))
 	cmd.Flags().StringVar(&u.cniBin, "cni-bin", "", "the rampart-cni plugin (default: rampart-cni beside this binary)")
+	cmd.Flags().BoolVar(&u.apiserver, "apiserver", false,
+		"run a real kube-apiserver (and etcd) on the lab's underlay, 198.18.0.1; the lab writes its cluster there and the agents read it through client-go")
+	cmd.Flags().StringVar(&u.kubeBin, "kube-bin", os.Getenv("RAMPART_KUBE_BIN"), "directory of kube-apiserver and etcd for --apiserver (make kube-bins; default: bin/kube of the source tree)")
 }
 
 func (u *upFlags) options(f *labFlags, log io.Writer) lab.Options {
-	return lab.Options{Name: f.name, StateDir: f.state, Nodes: u.nodes, CNIBinary: u.cniBin, Log: log}
+	return lab.Options{Name: f.name, StateDir: f.state, Nodes: u.nodes, CNIBinary: u.cniBin, Log: log,
+		APIServer: u.apiserver, KubeBin: u.kubeBin}
 }
 
 func newLabUpCmd(f *labFlags) *cobra.Command {

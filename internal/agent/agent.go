@@ -50,8 +50,10 @@ type Agent struct {
 	// rules applies the policy table; after its first whole table, changes
 	// go to the kernel as element additions and deletions.
 	rules *nft.Applier
-	// kube is the API server source, when the config names one.
-	kube *cluster.Kube
+	// kube is the API server source, when the config names one; loading
+	// is the version of its snapshot being compiled (under mu).
+	kube    *cluster.Kube
+	loading string
 
 	mu     sync.Mutex
 	status PolicyStatus
@@ -74,6 +76,11 @@ type PolicyStatus struct {
 	// changes the manifests computes the same and waits until the status
 	// file carries it.
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// SourceVersion, when the agent reads an API server, is the
+	// resourceVersion its view had reached when it last compiled (with
+	// Error empty: the rules in force are of that view or a later one). A
+	// tool that writes to the API server waits until it reaches its write's.
+	SourceVersion string `json:"sourceVersion,omitempty"`
 }
 
 // StatusPath is the file beside the control socket where the agent writes
@@ -222,12 +229,16 @@ func (a *Agent) syncPolicyKube(ctx context.Context) error {
 	a.log.Info("API server listed", "server", rc.Host, "context", name)
 	for {
 		err := a.applyPolicy()
+		msg := ""
 		if err != nil {
 			a.log.Error("policy not applied; the rules in force stay", "err", err)
-			a.setError(err.Error())
-		} else {
-			a.setError("")
+			msg = err.Error()
 		}
+		a.mu.Lock()
+		a.status.Error, a.status.SourceVersion = msg, a.loading
+		st := a.status
+		a.mu.Unlock()
+		a.writeStatus(st)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -312,6 +323,9 @@ func (a *Agent) loadModel() (*policy.Model, error) {
 	var err error
 	if a.kube != nil {
 		snap = a.kube.Snapshot()
+		a.mu.Lock()
+		a.loading = snap.Version
+		a.mu.Unlock()
 	} else if snap, err = cluster.Load(a.cfg.PolicyPaths...); err != nil {
 		return nil, err
 	}

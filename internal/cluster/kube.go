@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,7 +33,8 @@ type Kube struct {
 	events   chan Event
 
 	mu      sync.Mutex
-	dropped int // events not delivered because the channel was full
+	dropped int    // events not delivered because the channel was full
+	version uint64 // the largest resourceVersion seen
 }
 
 // KubeOptions configure a Kube source.
@@ -132,14 +134,22 @@ func (k *Kube) Dropped() int {
 }
 
 func (k *Kube) notify(t EventType, kind string, obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	e := Event{Type: t, Kind: kind}
+	if m, err := meta.Accessor(obj); err == nil {
+		e.Namespace, e.Name, e.Version = m.GetNamespace(), m.GetName(), m.GetResourceVersion()
+	}
+	// A deletion's event carries the object's last version, not the
+	// deletion's: the deletion is seen once a later write is, or at the
+	// next resync. Good enough for "has the reader seen my write".
+	if v, err := strconv.ParseUint(e.Version, 10, 64); err == nil {
+		k.mu.Lock()
+		k.version = max(k.version, v)
+		k.mu.Unlock()
+	}
 	if k.events != nil {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		e := Event{Type: t, Kind: kind}
-		if m, err := meta.Accessor(obj); err == nil {
-			e.Namespace, e.Name, e.Version = m.GetNamespace(), m.GetName(), m.GetResourceVersion()
-		}
 		select {
 		case k.events <- e:
 		default:
@@ -159,7 +169,9 @@ func (k *Kube) notify(t EventType, kind string, obj any) {
 // Pods that have ended (Succeeded or Failed) are left out: they hold no
 // address (the API server may give theirs to a new pod).
 func (k *Kube) Snapshot() *Snapshot {
-	s := &Snapshot{}
+	k.mu.Lock()
+	s := &Snapshot{Version: strconv.FormatUint(k.version, 10)}
+	k.mu.Unlock()
 	f := k.factory
 	origin := func(kind, ns, name string) *Origin {
 		return &Origin{File: fmt.Sprintf("%s: %s", k.name(), ObjectName(kind, ns, name))}

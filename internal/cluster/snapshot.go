@@ -25,6 +25,12 @@ type Snapshot struct {
 	// not parse, objects of the wrong shape (errors), kinds that Rampart skips
 	// (notes). Validation of the objects themselves adds its own later.
 	Diagnostics []Diagnostic
+
+	// Version, for a live cluster's snapshot, is the resourceVersion of
+	// the last change its informers had seen when it was taken: a writer
+	// that knows its write's resourceVersion can wait for a reader to get
+	// that far (etcd's revisions grow). Empty for files.
+	Version string
 }
 
 // Namespace is a Namespace object. Declared is false for a namespace that

@@ -53,6 +53,11 @@ type Options struct {
 	Binary, CNIBinary string
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// APIServer runs a real etcd and kube-apiserver on the underlay, which
+	// the agents read instead of manifest files (apiserver.go); KubeBin
+	// holds their binaries (default: kubetest.BinDir(), bin/kube).
+	APIServer bool
+	KubeBin   string
 }
 
 // Lab is a lab that is up.
@@ -167,7 +172,7 @@ func Up(ctx context.Context, o Options, paths []string) (_ *Lab, err error) {
 		}
 	}()
 	start := time.Now()
-	if err := l.makeNodes(plan); err != nil {
+	if err := l.makeNodes(ctx, plan, o); err != nil {
 		return nil, err
 	}
 	if err := l.wirePods(ctx, plan); err != nil {
@@ -178,6 +183,11 @@ func Up(ctx context.Context, o Options, paths []string) (_ *Lab, err error) {
 	}
 	if err := l.startServers(snap); err != nil {
 		return nil, err
+	}
+	if st.APIServer != nil {
+		if _, err = l.syncAPI(ctx, true); err != nil {
+			return nil, err
+		}
 	}
 	for i := range st.Nodes {
 		if err := l.startAgent(&st.Nodes[i]); err != nil {
@@ -231,18 +241,28 @@ func (l *Lab) reload() error {
 
 // Model is the lab's cluster as the verdict engine sees it: its pods with
 // their lab addresses, and the policies in force.
-func (l *Lab) Model() (*policy.Model, error) { return loadLabModel(l.st) }
+func (l *Lab) Model() (*policy.Model, error) {
+	if l.st.APIServer != nil {
+		return l.apiModel(context.Background())
+	}
+	return loadLabModel(l.st)
+}
 
 // makeNodes makes the underlay and the nodes, their credentials and agent
 // configurations, and runs `agent install` on each (guard table, CNI
 // configuration).
-func (l *Lab) makeNodes(plan *Plan) error {
+func (l *Lab) makeNodes(ctx context.Context, plan *Plan, o Options) error {
 	st := l.st
 	if err := l.newNamespace(st.Underlay); err != nil {
 		return err
 	}
 	if err := makeUnderlay(st.Underlay); err != nil {
 		return err
+	}
+	if o.APIServer {
+		if err := l.startAPIServer(ctx, o.KubeBin); err != nil {
+			return err
+		}
 	}
 	for _, dir := range []string{"pki", "logs", "servers", "manifests"} {
 		if err := os.MkdirAll(filepath.Join(st.Dir, dir), 0o700); err != nil {
@@ -327,17 +347,26 @@ spec:
     keyFile: %[10]s
     dpdInterval: 10s
   policy:
-    paths: [%[11]s]
+    %[11]s
   nodes:
 `, n.Name, n.Address, n.PodCIDR, ClusterCIDR, n.ControlSocket, filepath.Join(st.nodeDir(n.Name), "net.d"),
 		filepath.Join(st.nodeDir(n.Name), "cni"), caFile, filepath.Join(st.nodeDir(n.Name), "cert.pem"),
-		filepath.Join(st.nodeDir(n.Name), "key.pem"), st.manifestsDir())
+		filepath.Join(st.nodeDir(n.Name), "key.pem"), policySource(st))
 	for _, o := range st.Nodes {
 		if o.Name != n.Name {
 			fmt.Fprintf(&b, "  - {name: %s, address: %s, podCIDR: %s}\n", o.Name, o.Address, o.PodCIDR)
 		}
 	}
 	return []byte(b.String())
+}
+
+// policySource is the agents' spec.policy: the lab's API server, or its
+// manifests directory.
+func policySource(st *State) string {
+	if st.APIServer != nil {
+		return "kubeconfig: " + st.APIServer.Kubeconfig
+	}
+	return "paths: [" + st.manifestsDir() + "]"
 }
 
 // writeManifests writes the lab's manifests directory: the cluster as
@@ -466,6 +495,24 @@ func (l *Lab) RestartAgent(ctx context.Context, node string) error {
 // manifests applied (the status file beside its control socket), and fails
 // with the agent's error if one refused them.
 func (l *Lab) waitApplied(ctx context.Context, nodes []NodeState) error {
+	if l.st.APIServer != nil {
+		// A fresh write, so that its version is newer than everything
+		// the lab wrote before.
+		client, closeNS, err := l.KubeClient()
+		if err != nil {
+			return err
+		}
+		version, err := bumpGeneration(ctx, client, l.st.Generation)
+		closeNS()
+		if err != nil {
+			return err
+		}
+		errs, err := l.waitVersion(ctx, nodes, version)
+		if err != nil {
+			return err
+		}
+		return errors.Join(errs...)
+	}
 	fp, err := agent.Fingerprint([]string{l.st.manifestsDir()})
 	if err != nil {
 		return err
@@ -596,6 +643,9 @@ func down(st *State) error {
 	}
 	for _, s := range st.Servers {
 		procs = append(procs, s.Proc)
+	}
+	if a := st.APIServer; a != nil {
+		procs = append(procs, a.Server, a.Etcd)
 	}
 	for _, p := range procs {
 		p.signal(syscall.SIGTERM)

@@ -261,7 +261,12 @@ func (l *Lab) Apply(ctx context.Context, paths []string) (*ApplyResult, error) {
 		if err := l.writePolicies(prev); err != nil {
 			return errors.Join(why, fmt.Errorf("and writing the previous policies back: %w", err))
 		}
-		if fp, err := agent.Fingerprint([]string{st.manifestsDir()}); err == nil {
+		if st.APIServer != nil {
+			if _, err := l.syncAPI(ctx, false); err != nil {
+				return errors.Join(why, fmt.Errorf("and writing the previous policies back to the API server: %w", err))
+			}
+			l.waitApplied(ctx, st.Nodes)
+		} else if fp, err := agent.Fingerprint([]string{st.manifestsDir()}); err == nil {
 			l.waitFingerprint(ctx, st.Nodes, fp)
 		}
 		return why
@@ -270,6 +275,12 @@ func (l *Lab) Apply(ctx context.Context, paths []string) (*ApplyResult, error) {
 		return nil, restore(err)
 	}
 	fmt.Fprintf(l.log, "policy set %d written; waiting for %d agents\n", st.Generation+1, len(st.Nodes))
+	if st.APIServer != nil {
+		// The API server takes the set; the agents read it from there.
+		if _, err := l.syncAPI(ctx, false); err != nil {
+			return nil, restore(err)
+		}
+	}
 	if err := l.waitApplied(ctx, st.Nodes); err != nil {
 		return nil, restore(fmt.Errorf("%w\nthe previous policies (set %d) stay in force", err, st.Generation))
 	}

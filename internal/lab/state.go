@@ -42,6 +42,9 @@ type State struct {
 	// are the paths the current set came from.
 	Generation int      `json:"generation"`
 	Sources    []string `json:"sources,omitempty"`
+	// APIServer is set when the lab runs one (--apiserver): the agents
+	// read the cluster from it instead of the manifests directory.
+	APIServer *APIServerState `json:"apiServer,omitempty"`
 }
 
 // NodeState is one node: a namespace with an agent.

@@ -156,6 +156,32 @@ func unmountAndRemove(path string) error {
 // Path is the namespace's file, RunDir/Name.
 func (n *NS) Path() string { return filepath.Join(RunDir, n.Name) }
 
+// Open returns the existing namespace name (one that New or `ip netns
+// add` made), for Do and Command. Close it when done; it stays.
+func Open(name string) (*NS, error) {
+	if name == "" || filepath.Base(name) != name {
+		return nil, fmt.Errorf("netns: invalid namespace name %q: want a plain file name", name)
+	}
+	h, err := vnetns.GetFromPath(filepath.Join(RunDir, name))
+	if err != nil {
+		return nil, fmt.Errorf("netns: open %s: %w", name, err)
+	}
+	return &NS{Name: name, handle: h}, nil
+}
+
+// Close releases the handle that Open (or New) holds, leaving the
+// namespace as it is. Do fails afterwards.
+func (n *NS) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.handle == -1 {
+		return nil
+	}
+	err := n.handle.Close()
+	n.handle = -1
+	return err
+}
+
 // Delete removes the namespace as `ip netns del` does. The kernel destroys
 // it, and every link in it (a veth's peer elsewhere goes with it), once no
 // process, open file or socket refers to it any more. Delete is idempotent.
