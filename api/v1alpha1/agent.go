@@ -36,6 +36,13 @@ type AgentSpec struct {
 	CNIDataDir string `json:"cniDataDir,omitempty"`
 	// Nodes are the other nodes of the cluster.
 	Nodes []NodeSpec `json:"nodes,omitempty"`
+	// NodesFrom is where the other nodes come from: "config" (default,
+	// Nodes above) or "apiserver": the Node objects of the API server that
+	// spec.policy.kubeconfig names (spec.podCIDR, the InternalIP address),
+	// read when the agent starts; this node's own underlayAddress and
+	// podCIDR may then be left out too. The agent exits (to be restarted)
+	// when the set of nodes changes.
+	NodesFrom string `json:"nodesFrom,omitempty"`
 	// Encryption of pod traffic between nodes.
 	Encryption EncryptionSpec `json:"encryption"`
 	// Policy says where the cluster's objects come from.

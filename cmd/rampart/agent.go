@@ -69,6 +69,9 @@ the rules in force stay. When it stops, the rules stay in force.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cfg, err = agent.ResolveNodes(ctx, cfg, log); err != nil {
+				return err
+			}
 			return agent.New(cfg, log).Run(ctx)
 		},
 	}
@@ -91,6 +94,11 @@ agent runs or while it is down; and it writes the CNI network configuration
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadAgentConfig(cmd, config)
 			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if cfg, err = agent.ResolveNodes(ctx, cfg, nil); err != nil {
 				return err
 			}
 			return agent.Install(cfg)

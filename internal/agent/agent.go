@@ -179,6 +179,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { errc <- a.dev.Run(ctx) }()
 		go func() { errc <- a.dev.ServeControl(ctx, a.cfg.ControlSocket) }()
 	}
+	if a.cfg.NodesFromAPI {
+		go func() { errc <- a.watchNodes(ctx) }()
+	}
 	if a.cfg.Kube != nil {
 		go func() { errc <- a.syncPolicyKube(ctx) }()
 	} else {

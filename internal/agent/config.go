@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rampartnet/rampart/api/v1alpha1"
@@ -43,9 +44,15 @@ type Config struct {
 	RekeyTime, ChildRekeyTime, DPDPeriod time.Duration
 	PolicyPaths                          []string
 	// Kube, when set, is the API server the agent reads instead of
-	// PolicyPaths.
+	// PolicyPaths; NodesFromAPI: and its nodes (WithNodes).
 	Kube          *cluster.KubeConfig
+	NodesFromAPI  bool
 	ControlSocket string
+
+	// What WithNodes validates again.
+	spec        v1alpha1.AgentSpec
+	origin      *cluster.Origin
+	object, dir string
 }
 
 // InCluster as spec.policy.kubeconfig reads the API server of the cluster
@@ -76,7 +83,57 @@ func LoadConfig(path string) (*Config, []cluster.Diagnostic) {
 	if cluster.HasErrors(v.ds) {
 		return nil, v.ds
 	}
+	c.spec, c.origin, c.object, c.dir = a.Spec, o, v.object, v.dir
 	return c, v.ds
+}
+
+// NodesFromAPI is spec.nodesFrom: apiserver.
+const NodesFromAPI = "apiserver"
+
+// WithNodes returns the Config completed with the nodes of the API server
+// (spec.nodesFrom: apiserver): the others as spec.nodes, and this node's
+// underlayAddress and podCIDR where the file leaves them out; validated as
+// a file would be.
+func (c *Config) WithNodes(nodes []corev1.Node) (*Config, error) {
+	s := c.spec
+	s.NodesFrom, s.Nodes = "", nil
+	found := false
+	for _, n := range nodes {
+		addr := ""
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				if ip, err := netip.ParseAddr(a.Address); err == nil && ip.Is4() {
+					addr = a.Address
+					break
+				}
+			}
+		}
+		if n.Name == c.NodeName {
+			found = true
+			if s.UnderlayAddress == "" {
+				s.UnderlayAddress = addr
+			}
+			if s.PodCIDR == "" {
+				s.PodCIDR = n.Spec.PodCIDR
+			}
+			continue
+		}
+		s.Nodes = append(s.Nodes, v1alpha1.NodeSpec{Name: n.Name, Address: addr, PodCIDR: n.Spec.PodCIDR})
+	}
+	if !found {
+		return nil, fmt.Errorf("agent: the API server has no Node %q", c.NodeName)
+	}
+	v := &validator{o: c.origin, object: c.object, dir: c.dir}
+	nc := v.agent(&s)
+	if cluster.HasErrors(v.ds) {
+		var msgs []string
+		for _, d := range v.ds {
+			msgs = append(msgs, d.Message)
+		}
+		return nil, fmt.Errorf("agent: the API server's Node objects: %s", strings.Join(msgs, "; "))
+	}
+	nc.spec, nc.origin, nc.object, nc.dir = s, c.origin, c.object, c.dir
+	return nc, nil
 }
 
 type validator struct {
@@ -100,8 +157,27 @@ func (v *validator) file(name string) string {
 func (v *validator) agent(s *v1alpha1.AgentSpec) *Config {
 	c := &Config{NodeName: s.NodeName, Device: DefaultDevice, ControlSocket: v.file(s.ControlSocket)}
 	v.nodeName("spec.nodeName", s.NodeName)
-	c.Address = v.addr("spec.underlayAddress", s.UnderlayAddress)
-	c.PodCIDR = v.cidr("spec.podCIDR", s.PodCIDR)
+	switch s.NodesFrom {
+	case "", "config":
+	case NodesFromAPI:
+		c.NodesFromAPI = true
+		if s.Policy.Kubeconfig == "" {
+			v.errorf("spec.nodesFrom", "nodes from the API server need spec.policy.kubeconfig")
+		}
+		if len(s.Nodes) > 0 {
+			v.errorf("spec.nodes", "spec.nodesFrom is apiserver: the nodes come from there, not from this list")
+		}
+	default:
+		v.errorf("spec.nodesFrom", "%q: want config or apiserver", s.NodesFrom)
+	}
+	// With nodes from the API server, this node's address and pod CIDR may
+	// come from its Node object too (WithNodes checks them then).
+	if !c.NodesFromAPI || s.UnderlayAddress != "" {
+		c.Address = v.addr("spec.underlayAddress", s.UnderlayAddress)
+	}
+	if !c.NodesFromAPI || s.PodCIDR != "" {
+		c.PodCIDR = v.cidr("spec.podCIDR", s.PodCIDR)
+	}
 	c.ClusterCIDR = v.cidr("spec.clusterCIDR", s.ClusterCIDR)
 	c.CNIConfDir, c.CNIDataDir = "/etc/cni/net.d", "/var/lib/rampart/cni"
 	if s.CNIConfDir != "" {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/rampartnet/rampart/internal/cluster"
 )
 
@@ -104,6 +106,42 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("kube source %+v", c.Kube)
 			}
 		}},
+		{name: "nodes from the API server", edit: func(s string) string {
+			s = strings.Replace(s, "paths: [manifests]", "kubeconfig: kube/config", 1)
+			s = strings.Replace(s, "  underlayAddress: 198.18.0.11\n", "", 1)
+			s = strings.Replace(s, "  podCIDR: 198.19.1.0/24\n", "", 1)
+			s = strings.Replace(s, "  - {name: node-2, address: 198.18.0.12, podCIDR: 198.19.2.0/24}\n", "", 1)
+			s = strings.Replace(s, "  - {name: node-3, address: 198.18.0.13, podCIDR: 198.19.3.0/24}\n", "", 1)
+			return strings.Replace(s, "  nodes:\n", "  nodesFrom: apiserver\n", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if !c.NodesFromAPI || len(c.Nodes) != 0 || c.PodCIDR.IsValid() {
+				t.Fatalf("config %+v", c)
+			}
+			node := func(name, addr, cidr string) corev1.Node {
+				n := corev1.Node{Spec: corev1.NodeSpec{PodCIDR: cidr}}
+				n.Name = name
+				n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeHostName, Address: name}, {Type: corev1.NodeInternalIP, Address: addr}}
+				return n
+			}
+			nc, err := c.WithNodes([]corev1.Node{node("node-2", "198.18.0.12", "198.19.2.0/24"), node("node-1", "198.18.0.11", "198.19.1.0/24")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nc.Address.String() != "198.18.0.11" || nc.PodCIDR.String() != "198.19.1.0/24" || len(nc.Nodes) != 1 || nc.Nodes[0].Name != "node-2" {
+				t.Errorf("with nodes: %+v", nc)
+			}
+			// A node claiming another's pod CIDR is refused, as in a file.
+			if _, err := c.WithNodes([]corev1.Node{node("node-1", "198.18.0.11", "198.19.1.0/24"), node("node-2", "198.18.0.12", "198.19.1.0/25")}); err == nil ||
+				!strings.Contains(err.Error(), "overlaps") {
+				t.Errorf("overlapping pod CIDRs from the API: %v", err)
+			}
+			if _, err := c.WithNodes([]corev1.Node{node("node-2", "198.18.0.12", "198.19.2.0/24")}); err == nil {
+				t.Error("no Node of its own, yet resolved")
+			}
+		}},
+		{name: "nodes from the API server need it", edit: func(s string) string {
+			return strings.Replace(s, "  nodes:\n", "  nodesFrom: apiserver\n  nodes:\n", 1)
+		}, want: "spec.nodesFrom: nodes from the API server need spec.policy.kubeconfig"},
 		{name: "both policy sources", edit: func(s string) string {
 			return strings.Replace(s, "paths: [manifests]", "paths: [manifests], kubeconfig: kube/config", 1)
 		}, want: "spec.policy.kubeconfig: read either manifest paths or an API server, not both"},

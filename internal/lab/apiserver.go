@@ -97,6 +97,30 @@ func (l *Lab) KubeClient() (_ kubernetes.Interface, close func(), err error) {
 	return client, func() { ul.Close() }, nil
 }
 
+// createNodes registers the lab's nodes with the API server, as kubelets
+// would, with the pod CIDR a node controller would give them: the agents
+// learn the other nodes there (spec.nodesFrom: apiserver).
+func (l *Lab) createNodes(ctx context.Context) error {
+	client, closeNS, err := l.KubeClient()
+	if err != nil {
+		return err
+	}
+	defer closeNS()
+	for _, n := range l.st.Nodes {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name},
+			Spec: corev1.NodeSpec{PodCIDR: n.PodCIDR.String(), PodCIDRs: []string{n.PodCIDR.String()}}}
+		made, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("lab: node %s: %w", n.Name, err)
+		}
+		made.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.Address.String()}}
+		if _, err := client.CoreV1().Nodes().UpdateStatus(ctx, made, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("lab: status of node %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
 // syncAPI makes the API server hold the lab's manifests: its cluster
 // (created once) and the policy set in force (created, updated and deleted
 // to match). It returns the resourceVersion that the agents must reach.

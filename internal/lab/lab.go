@@ -295,6 +295,11 @@ func (l *Lab) makeNodes(ctx context.Context, plan *Plan, o Options) error {
 			return err
 		}
 	}
+	if st.APIServer != nil {
+		if err := l.createNodes(ctx); err != nil {
+			return err
+		}
+	}
 	for i, pn := range plan.Nodes {
 		n := &st.Nodes[i]
 		if err := os.WriteFile(n.Config, agentConfig(st, n, caFile), 0o600); err != nil {
@@ -352,6 +357,10 @@ spec:
 `, n.Name, n.Address, n.PodCIDR, ClusterCIDR, n.ControlSocket, filepath.Join(st.nodeDir(n.Name), "net.d"),
 		filepath.Join(st.nodeDir(n.Name), "cni"), caFile, filepath.Join(st.nodeDir(n.Name), "cert.pem"),
 		filepath.Join(st.nodeDir(n.Name), "key.pem"), policySource(st))
+	if st.APIServer != nil {
+		// The other nodes are the API server's Node objects.
+		return []byte(strings.Replace(b.String(), "  nodes:\n", "  nodesFrom: apiserver\n", 1))
+	}
 	for _, o := range st.Nodes {
 		if o.Name != n.Name {
 			fmt.Fprintf(&b, "  - {name: %s, address: %s, podCIDR: %s}\n", o.Name, o.Address, o.PodCIDR)
