@@ -79,7 +79,7 @@ Start with:
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newVersionCmd(), newReachCmd(), newExplainCmd(), newAnalyzeCmd(), newLintCmd(), newTunnelCmd(), newAgentCmd(), newLabCmd())
+	root.AddCommand(newVersionCmd(), newReachCmd(), newExplainCmd(), newAnalyzeCmd(), newLintCmd(), newTunnelCmd(), newAgentCmd(), newLabCmd(), newControllerCmd())
 	return root
 }
 
