@@ -87,16 +87,18 @@ interop: build
 # `rampart lab`: the e2e model on three nodes with every upstream case
 # applied live and probed for real, the underlay capture, SIGKILL of an
 # agent under a TCP transfer, malformed policies refused; and `lab up
-# --apiserver`, the agents reading a real kube-apiserver on the underlay.
+# --apiserver`, the agents reading a real kube-apiserver on the underlay;
+# and the DaemonSet's capabilities: `agent install` and `agent run` under
+# setpriv with exactly the manifest's capability set (deploy/).
 e2e-lab: build kube-bins
-	RAMPART_BIN=$(RAMPART) RAMPART_KUBE_BIN=$(RAMPART_KUBE_BIN) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/
+	RAMPART_BIN=$(RAMPART) RAMPART_KUBE_BIN=$(RAMPART_KUBE_BIN) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/ ./deploy/
 
 # e2e-kube: a real etcd and kube-apiserver (internal/kubetest, no root
 # needed): the harness itself (list, watch, status, RBAC between
 # identities); the live cluster source (the e2e model through the API
 # gives the same reach and findings as its files; events in order); the
 # CRDs' validation.
-KUBE_PKGS := ./internal/kubetest/ ./internal/cluster/ ./api/v1alpha1/
+KUBE_PKGS := ./internal/kubetest/ ./internal/cluster/ ./api/v1alpha1/ ./internal/agent/ ./internal/certs/ ./deploy/
 e2e-kube: build kube-bins
 	RAMPART_KUBE_BIN=$(RAMPART_KUBE_BIN) $(GO) test -count=1 -run '^TestKube' -v $(KUBE_PKGS)
 

@@ -52,6 +52,14 @@ type AgentSpec struct {
 	// attempt to apply the manifests ("node.sock" → "node.status.json"):
 	// what it applied, or why it refused a change.
 	ControlSocket string `json:"controlSocket"`
+	// MetricsAddress is where the agent serves HTTP, host:port (":9464"
+	// listens on every address; the DaemonSet's probes reach it on the
+	// node's address): /healthz (the process answers), /readyz (the
+	// node's first policy is applied and, with encryption, the datapath
+	// runs) and /metrics (Prometheus). Empty (the default): no server,
+	// so that several agents on one host, as in `rampart lab`, do not
+	// compete for one port.
+	MetricsAddress string `json:"metricsAddress,omitempty"`
 }
 
 // NodeSpec is another node: its name, underlay address and pod CIDR. A

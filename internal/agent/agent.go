@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -57,6 +58,9 @@ type Agent struct {
 
 	mu     sync.Mutex
 	status PolicyStatus
+	stats  applyStats
+	// datapathUp is true while the datapath's Run goes on (/readyz).
+	datapathUp atomic.Bool
 }
 
 // PolicyStatus is what the agent last did with the cluster's policy.
@@ -149,6 +153,7 @@ func (a *Agent) tunnelConfig() *datapath.Config {
 				RemoteID: ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(n.Name)},
 				Certs:    c.Certs, Key: c.Key, CAs: c.CAs, IKEProposals: c.IKEProposals, ESPProposals: c.ESPProposals,
 				Initiate: c.NodeName < n.Name, StrictTS: true, RekeyTime: c.RekeyTime, ChildRekeyTime: c.ChildRekeyTime, DPDInterval: c.DPDPeriod,
+				ReplayWindow: c.ReplayWindow,
 			},
 		})
 	}
@@ -162,7 +167,7 @@ const agentESPProposals = "aes256gcm16-x25519-esn"
 // Run runs the node until ctx ends. The nftables rules stay when it
 // returns (fail closed); the TUN device goes.
 func (a *Agent) Run(ctx context.Context) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 8) // more than the goroutines that send: none blocks after Run returned
 	if a.cfg.Enforce {
 		// Again, in case the install step did not run or the table was
 		// removed: before the datapath, so nothing leaves in clear.
@@ -176,11 +181,26 @@ func (a *Agent) Run(ctx context.Context) error {
 			return fmt.Errorf("agent: datapath: %w", err)
 		}
 		defer a.dev.Close()
-		go func() { errc <- a.dev.Run(ctx) }()
+		a.datapathUp.Store(true)
+		go func() {
+			err := a.dev.Run(ctx)
+			a.datapathUp.Store(false)
+			errc <- err
+		}()
 		go func() { errc <- a.dev.ServeControl(ctx, a.cfg.ControlSocket) }()
 	}
-	if a.cfg.NodesFromAPI {
-		go func() { errc <- a.watchNodes(ctx) }()
+	if a.cfg.MetricsAddress != "" {
+		// After the datapath, whose metrics it serves; before the
+		// watchers, so that a port in use stops Run with nothing left
+		// running.
+		l, err := a.listenHTTP()
+		if err != nil {
+			return err
+		}
+		go func() { errc <- a.serveHTTP(ctx, l) }()
+	}
+	if a.cfg.Kube != nil {
+		go func() { errc <- a.watchCluster(ctx) }()
 	}
 	if a.cfg.Kube != nil {
 		go func() { errc <- a.syncPolicyKube(ctx) }()
@@ -231,7 +251,7 @@ func (a *Agent) syncPolicyKube(ctx context.Context) error {
 	}
 	a.log.Info("API server listed", "server", rc.Host, "context", name)
 	for {
-		err := a.applyPolicy()
+		err := a.apply()
 		msg := ""
 		if err != nil {
 			a.log.Error("policy not applied; the rules in force stay", "err", err)
@@ -295,7 +315,7 @@ func (a *Agent) syncPolicy(ctx context.Context) error {
 			a.writeStatus(st)
 		default:
 			if err == nil {
-				err = a.applyPolicy()
+				err = a.apply()
 			}
 			a.mu.Lock()
 			a.status.Fingerprint = fp

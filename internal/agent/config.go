@@ -4,9 +4,11 @@ import (
 	"crypto"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +50,13 @@ type Config struct {
 	Kube          *cluster.KubeConfig
 	NodesFromAPI  bool
 	ControlSocket string
+	// MetricsAddress is where the agent serves /healthz, /readyz and
+	// /metrics (host:port); empty: nowhere.
+	MetricsAddress string
+	// ReplayWindow of the CHILD_SAs (0: the default); Encryption says
+	// where the encryption settings came from ("" for the file).
+	ReplayWindow int
+	Encryption   string
 
 	// What WithNodes validates again.
 	spec        v1alpha1.AgentSpec
@@ -73,10 +82,33 @@ const DefaultDevice = "rampart0"
 // diagnostic with file:line and field path, and the Config is nil unless
 // there are none. Relative paths in it are relative to the file.
 func LoadConfig(path string) (*Config, []cluster.Diagnostic) {
+	return LoadConfigWith(path, LoadOptions{})
+}
+
+// LoadOptions are what the command line says over the file.
+type LoadOptions struct {
+	// NodeName, when set, replaces spec.nodeName before the file is
+	// validated: one config file (a DaemonSet's ConfigMap) then serves
+	// every node, each agent naming its own node from the downward API.
+	NodeName string
+}
+
+// LoadConfigWith is LoadConfig with the file's values that opts
+// replaces.
+func LoadConfigWith(path string, opts LoadOptions) (*Config, []cluster.Diagnostic) {
 	var a v1alpha1.Agent
 	o, ds := cluster.ReadObject(path, v1alpha1.APIVersion, "Agent", &a)
 	if len(ds) > 0 {
 		return nil, ds
+	}
+	if opts.NodeName != "" {
+		// Checked here, so that the error names where the name came from
+		// rather than a line of the file that does not hold it.
+		if errs := validation.IsDNS1123Subdomain(opts.NodeName); len(errs) > 0 {
+			return nil, []cluster.Diagnostic{{Severity: cluster.Error, File: path, Object: "Agent " + a.Metadata.Name, Path: "spec.nodeName",
+				Message: fmt.Sprintf("%q, given on the command line (--node-name or $RAMPART_NODE_NAME), is not a node name: %s", opts.NodeName, strings.Join(errs, "; "))}}
+		}
+		a.Spec.NodeName = opts.NodeName
 	}
 	v := &validator{o: o, object: "Agent " + a.Metadata.Name, dir: filepath.Dir(path)}
 	c := v.agent(&a.Spec)
@@ -85,6 +117,51 @@ func LoadConfig(path string) (*Config, []cluster.Diagnostic) {
 	}
 	c.spec, c.origin, c.object, c.dir = a.Spec, o, v.object, v.dir
 	return c, v.ds
+}
+
+// WithEncryption returns the Config with the cluster's EncryptionConfig
+// over spec.encryption (mode, enforce, proposals, timers, replay window;
+// the credentials stay the file's), validated as a file would be.
+func (c *Config) WithEncryption(ec *v1alpha1.EncryptionConfig) (*Config, error) {
+	s := c.spec
+	e := ec.Spec
+	if e.Mode != "" {
+		s.Encryption.Mode = e.Mode
+	}
+	if e.Enforce != nil {
+		s.Encryption.Enforce = e.Enforce
+	}
+	if len(e.Proposals) > 0 {
+		s.Encryption.Proposals = e.Proposals
+	}
+	if len(e.ESPProposals) > 0 {
+		s.Encryption.ESPProposals = e.ESPProposals
+	}
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&s.Encryption.RekeyTime, e.RekeyTime}, {&s.Encryption.ChildRekeyTime, e.ChildRekeyTime}, {&s.Encryption.DPDInterval, e.DPDInterval},
+	} {
+		if f.src != "" {
+			*f.dst = f.src
+		}
+	}
+	v := &validator{o: c.origin, object: c.object, dir: c.dir}
+	nc := v.agent(&s)
+	if cluster.HasErrors(v.ds) {
+		var msgs []string
+		for _, d := range v.ds {
+			msgs = append(msgs, d.Path+": "+d.Message)
+		}
+		return nil, fmt.Errorf("agent: EncryptionConfig %s over this node's config: %s", ec.Name, strings.Join(msgs, "; "))
+	}
+	// WithNodes may have filled in the nodes: keep them.
+	nc.Nodes, nc.Address, nc.PodCIDR = c.Nodes, c.Address, c.PodCIDR
+	nc.ReplayWindow = int(e.ReplayWindow)
+	nc.spec, nc.origin, nc.object, nc.dir = s, c.origin, c.object, c.dir
+	nc.Encryption = fmt.Sprintf("EncryptionConfig %s (generation %d)", ec.Name, ec.Generation)
+	return nc, nil
 }
 
 // NodesFromAPI is spec.nodesFrom: apiserver.
@@ -189,6 +266,7 @@ func (v *validator) agent(s *v1alpha1.AgentSpec) *Config {
 	if s.ControlSocket == "" {
 		v.errorf("spec.controlSocket", "a control socket path is required (namespaces do not separate the filesystem: give each agent its own)")
 	}
+	c.MetricsAddress = v.listenAddr("spec.metricsAddress", s.MetricsAddress)
 	seen := map[string]string{s.NodeName: "spec.nodeName"}
 	for i, n := range s.Nodes {
 		path := fmt.Sprintf("spec.nodes[%d]", i)
@@ -319,6 +397,29 @@ func (v *validator) duration(path, s string, def, least time.Duration) time.Dura
 		v.errorf(path, "%q is not a duration of at least %v", s, least)
 	}
 	return d
+}
+
+// listenAddr checks a TCP listen address: host:port with a numeric port
+// and, when there is a host, an IP address (a name would be resolved, to
+// addresses nobody reviewed, each time the agent starts).
+func (v *validator) listenAddr(path, s string) string {
+	if s == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.errorf(path, "%q is not host:port (e.g. \":9464\" on every address, \"127.0.0.1:9464\" on one)", s)
+		return ""
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		v.errorf(path, "%q: the port must be a number from 1 to 65535", s)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.errorf(path, "%q: the host must be empty (every address) or an IP address, not a name", s)
+		}
+	}
+	return s
 }
 
 func (v *validator) nodeName(path, name string) {

@@ -7,8 +7,13 @@ import (
 	"slices"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rampartnet/rampart/api/v1alpha1"
 )
 
 // ResolveNodes completes a Config whose nodes come from the API server
@@ -74,33 +79,96 @@ func nodeSet(c *Config) []Node {
 	return ns
 }
 
-// watchNodes returns when the API server's nodes differ from those c was
-// resolved with, so that the agent restarts with the new set (its datapath
-// has its peers fixed; the guard and the persistent TUN device keep pod
-// traffic from leaking meanwhile).
-func (a *Agent) watchNodes(ctx context.Context) error {
+// watchCluster returns when the API server's nodes (with nodesFrom:
+// apiserver) or its EncryptionConfig differ from those the agent started
+// with, so that it restarts with them: the datapath's peers and
+// proposals are fixed at start (the guard and the persistent TUN device
+// keep pod traffic from leaking meanwhile). A change that does not
+// validate is reported and the running settings stay.
+func (a *Agent) watchCluster(ctx context.Context) error {
 	client, err := a.cfg.kubeClient()
 	if err != nil {
 		return err
 	}
 	want := nodeSet(a.cfg)
+	encryption := a.cfg.Encryption
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(5 * time.Second):
 		}
-		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			continue // the API server away: keep going with what we have
+		if a.cfg.NodesFromAPI {
+			list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue // the API server away: keep going with what we have
+			}
+			nc, err := a.cfg.WithNodes(list.Items)
+			if err != nil {
+				a.log.Warn("the API server's nodes are not usable; keeping the current ones", "err", err)
+				continue
+			}
+			if got := nodeSet(nc); !slices.Equal(got, want) {
+				return fmt.Errorf("agent: the cluster's nodes changed (%d before, %d now): restarting to take them", len(want), len(got))
+			}
 		}
-		nc, err := a.cfg.WithNodes(list.Items)
+		ec, err := a.cfg.encryptionConfig(ctx)
 		if err != nil {
-			a.log.Warn("the API server's nodes are not usable; keeping the current ones", "err", err)
 			continue
 		}
-		if got := nodeSet(nc); !slices.Equal(got, want) {
-			return fmt.Errorf("agent: the cluster's nodes changed (%d before, %d now): restarting to take them", len(want), len(got))
+		now := ""
+		if ec != nil {
+			if _, err := a.cfg.WithEncryption(ec); err != nil {
+				a.log.Warn("the EncryptionConfig is not usable; keeping the running settings", "err", err)
+				continue
+			}
+			now = fmt.Sprintf("EncryptionConfig %s (generation %d)", ec.Name, ec.Generation)
+		}
+		if now != encryption {
+			return fmt.Errorf("agent: the encryption settings changed (%q, now %q): restarting to take them", encryption, now)
 		}
 	}
+}
+
+// encryptionConfigs is the resource of the cluster's EncryptionConfig.
+var encryptionConfigs = v1alpha1.SchemeGroupVersion.WithResource("encryptionconfigs")
+
+// ResolveEncryption applies the cluster's EncryptionConfig (the one named
+// "default"), when the agent reads an API server and there is one, over
+// the file's spec.encryption: mode, enforce, proposals, timers and the
+// replay window. Credentials stay the file's. Without the resource (or its
+// CRD) the file's settings stand.
+func ResolveEncryption(ctx context.Context, c *Config) (*Config, error) {
+	if c.Kube == nil {
+		return c, nil
+	}
+	ec, err := c.encryptionConfig(ctx)
+	if err != nil || ec == nil {
+		return c, err
+	}
+	return c.WithEncryption(ec)
+}
+
+// encryptionConfig reads EncryptionConfig "default"; nil when there is none.
+func (c *Config) encryptionConfig(ctx context.Context) (*v1alpha1.EncryptionConfig, error) {
+	rc, _, err := c.Kube.RESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("agent: spec.policy.kubeconfig: %w", err)
+	}
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	u, err := dc.Resource(encryptionConfigs).Get(ctx, v1alpha1.EncryptionConfigName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil // no such object, or no such resource (CRD not installed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: EncryptionConfig %s: %w", v1alpha1.EncryptionConfigName, err)
+	}
+	var ec v1alpha1.EncryptionConfig
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &ec); err != nil {
+		return nil, fmt.Errorf("agent: EncryptionConfig %s: %w", v1alpha1.EncryptionConfigName, err)
+	}
+	return &ec, nil
 }

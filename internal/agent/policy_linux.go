@@ -45,6 +45,7 @@ func (a *Agent) applyPolicy() error {
 	a.mu.Lock()
 	a.status.Applied, a.status.LocalPods, a.status.Policies = time.Now(), len(node.Pods), len(m.Policies)
 	a.status.Generation++
+	a.stats.elements, a.stats.rules = st.Elements, st.Rules
 	a.mu.Unlock()
 	a.log.Info("policy applied", "pods", len(node.Pods), "policies", len(m.Policies), "rules", st.Rules,
 		"elements", st.Elements, "incremental", st.Incremental, "added", st.Added, "deleted", st.Deleted,

@@ -75,6 +75,8 @@ type IKEPeer struct {
 	RekeyTime      time.Duration
 	ChildRekeyTime time.Duration
 	DPDInterval    time.Duration
+	// ReplayWindow of the CHILD_SAs (0: the default, 1024 packets).
+	ReplayWindow int
 }
 
 // LoadOptions changes what LoadConfig accepts.

@@ -221,7 +221,8 @@ func (d *Device) setupIKE(peers []*peerState) error {
 		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
 			PSK: k.PSK, Certs: k.Certs, Key: k.Key, CAs: k.CAs, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
 			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport,
-			RekeyTime: k.RekeyTime, ChildRekeyTime: k.ChildRekeyTime, DPDInterval: k.DPDInterval, Keep: k.Initiate, StrictTS: k.StrictTS})
+			RekeyTime: k.RekeyTime, ChildRekeyTime: k.ChildRekeyTime, DPDInterval: k.DPDInterval, Keep: k.Initiate, StrictTS: k.StrictTS,
+			ReplayWindow: k.ReplayWindow})
 		clear(k.PSK)
 		if err != nil {
 			return fmt.Errorf("peer %s: %w", p.cfg.Name, err)

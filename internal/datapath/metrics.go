@@ -56,6 +56,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// Collector is the device's metrics, for a server of its own to register
+// (the agent serves them beside its policy metrics and probes).
+func (d *Device) Collector() prometheus.Collector { return collector{d} }
+
 // ServeMetrics serves /metrics on addr until ctx ends.
 func (d *Device) ServeMetrics(ctx context.Context, addr string) error {
 	reg := prometheus.NewRegistry()

@@ -148,7 +148,8 @@ func (d *Daemon) installKeys(sa *ikeSA, suite ikecrypto.Suite, gir, ni, nr []byt
 		life.Hard.Time = r + max(r/10, minHardMargin)
 	}
 	mk := func(spi uint32, key, auth []byte) esp.Config {
-		return esp.Config{SPI: spi, Mode: mode, Algorithm: alg, Key: key, AuthKey: auth, ESN: suite.ESN, Lifetime: life}
+		return esp.Config{SPI: spi, Mode: mode, Algorithm: alg, Key: key, AuthKey: auth, ESN: suite.ESN, Lifetime: life,
+			ReplayWindow: sa.cfg.ReplayWindow}
 	}
 	in, out := mk(inSPI, ck.EncrR, ck.IntegR), mk(outSPI, ck.EncrI, ck.IntegI)
 	if !initiator {

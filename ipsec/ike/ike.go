@@ -95,6 +95,9 @@ type Config struct {
 	// 30 s), as strongSwan's start_action = start with keyingtries =
 	// %forever and dpd_action = restart do.
 	Keep bool
+	// ReplayWindow is the inbound anti-replay window of the CHILD_SAs, as
+	// esp.Config.ReplayWindow (0: esp's default).
+	ReplayWindow int
 
 	// Keep's state: the next attempt, and how many failed in a row.
 	retryAt  time.Time
