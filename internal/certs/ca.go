@@ -18,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // CA is the signer's certificate authority, as a kubernetes.io/tls Secret
@@ -77,7 +79,7 @@ func ParseCA(certPEM, keyPEM, anchorsPEM []byte) (*CA, error) {
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("%s: no PEM certificate", corev1.TLSCertKey)
 	}
-	key, err := parseKey(keyPEM)
+	key, err := ikecrypto.ParsePrivateKey(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", corev1.TLSPrivateKeyKey, err)
 	}
@@ -148,37 +150,6 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 		out = append(out, c)
 	}
 	return out, nil
-}
-
-// parseKey reads a PEM private key, wiping the DER it decoded (the caller
-// owns the PEM text).
-func parseKey(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM private key")
-	}
-	defer clear(block.Bytes)
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		// Only the type: the block is the secret.
-		return nil, fmt.Errorf("a %q PEM block, not a private key", block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("not a usable private key: %w", err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("a %T cannot sign", key)
-	}
-	return signer, nil
 }
 
 // Issue signs a node certificate for an approved request: subject CN and

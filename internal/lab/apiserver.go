@@ -219,38 +219,10 @@ func (l *Lab) waitVersion(ctx context.Context, nodes []NodeState, version string
 	if err != nil {
 		return nil, fmt.Errorf("lab: resourceVersion %q: %w", version, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
-	defer cancel()
-	pending := nodes
-	var refused []error
-	for {
-		var still []NodeState
-		for _, n := range pending {
-			s, err := agent.ReadStatus(agent.StatusPath(n.ControlSocket))
-			got, perr := uint64(0), error(nil)
-			if err == nil {
-				got, perr = strconv.ParseUint(s.SourceVersion, 10, 64)
-			}
-			switch {
-			case err == nil && perr == nil && got >= want && s.Error != "":
-				refused = append(refused, fmt.Errorf("node %s refused the change (its rules in force stay): %s", n.Name, s.Error))
-			case err == nil && perr == nil && got >= want:
-			case !n.Agent.alive():
-				return nil, fmt.Errorf("lab: the agent of %s is not running; its log %s ends:\n%s", n.Name, n.Agent.Log, logTail(n.Agent.Log))
-			default:
-				still = append(still, n)
-			}
-		}
-		if pending = still; len(pending) == 0 {
-			return refused, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("lab: the agent of %s did not reach resourceVersion %s within %v; its log %s ends:\n%s",
-				pending[0].Name, version, applyTimeout, pending[0].Agent.Log, logTail(pending[0].Agent.Log))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return l.waitAgents(ctx, nodes, "resourceVersion "+version, func(s agent.PolicyStatus) bool {
+		got, err := strconv.ParseUint(s.SourceVersion, 10, 64)
+		return err == nil && got >= want
+	})
 }
 
 // apiModel is the cluster as the API server holds it now.

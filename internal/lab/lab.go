@@ -536,6 +536,13 @@ func (l *Lab) waitApplied(ctx context.Context, nodes []NodeState) error {
 // waitFingerprint waits until every agent reports fp, and returns the
 // errors of those that refused it.
 func (l *Lab) waitFingerprint(ctx context.Context, nodes []NodeState, fp string) ([]error, error) {
+	return l.waitAgents(ctx, nodes, "the change", func(s agent.PolicyStatus) bool { return s.Fingerprint == fp })
+}
+
+// waitAgents waits until the status of every agent of nodes has reached
+// (what the lab wrote: a manifests fingerprint, an API resourceVersion),
+// and returns the errors of those that refused it.
+func (l *Lab) waitAgents(ctx context.Context, nodes []NodeState, what string, reached func(agent.PolicyStatus) bool) ([]error, error) {
 	ctx, cancel := context.WithTimeout(ctx, applyTimeout)
 	defer cancel()
 	pending := slices.Clone(nodes)
@@ -545,9 +552,9 @@ func (l *Lab) waitFingerprint(ctx context.Context, nodes []NodeState, fp string)
 		for _, n := range pending {
 			s, err := agent.ReadStatus(agent.StatusPath(n.ControlSocket))
 			switch {
-			case err == nil && s.Fingerprint == fp && s.Error != "":
+			case err == nil && reached(s) && s.Error != "":
 				refused = append(refused, fmt.Errorf("node %s refused the change (its rules in force stay): %s", n.Name, s.Error))
-			case err == nil && s.Fingerprint == fp:
+			case err == nil && reached(s):
 			case !n.Agent.alive():
 				return nil, fmt.Errorf("lab: the agent of %s is not running; its log %s ends:\n%s", n.Name, n.Agent.Log, logTail(n.Agent.Log))
 			default:
@@ -559,9 +566,9 @@ func (l *Lab) waitFingerprint(ctx context.Context, nodes []NodeState, fp string)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("lab: the agent of %s did not report the change within %v; its log %s ends:\n%s",
-				pending[0].Name, applyTimeout, pending[0].Agent.Log, logTail(pending[0].Agent.Log))
-		case <-time.After(50 * time.Millisecond):
+			return nil, fmt.Errorf("lab: the agent of %s did not report %s within %v; its log %s ends:\n%s",
+				pending[0].Name, what, applyTimeout, pending[0].Agent.Log, logTail(pending[0].Agent.Log))
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

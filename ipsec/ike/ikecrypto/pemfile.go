@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -41,12 +42,25 @@ func ReadPrivateKey(path string) (crypto.Signer, error) {
 		return nil, err
 	}
 	defer clear(data)
+	key, err := ParsePrivateKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("ikecrypto: key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// ParsePrivateKey parses the first PEM block of data as a private key
+// (PKCS#8, SEC 1 EC or PKCS#1 RSA) that can sign, and wipes the block's
+// decoded bytes (the caller wipes data). Errors name the block's type,
+// never its content.
+func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("ikecrypto: key file %s holds no PEM private key", path)
+		return nil, errors.New("no PEM private key")
 	}
 	defer clear(block.Bytes)
 	var key any
+	var err error
 	switch block.Type {
 	case "PRIVATE KEY":
 		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
@@ -55,11 +69,14 @@ func ReadPrivateKey(path string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		err = fmt.Errorf("a %q block, not a private key", block.Type)
+		return nil, fmt.Errorf("a %q PEM block, not a private key", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a usable private key: %w", err)
 	}
 	signer, ok := key.(crypto.Signer)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("ikecrypto: key file %s: not a usable private key: %v", path, err)
+	if !ok {
+		return nil, fmt.Errorf("a %T cannot sign", key)
 	}
 	return signer, nil
 }
