@@ -23,8 +23,9 @@ import (
 // on the lab's underlay, the agents reading it through client-go. The e2e
 // model's policies, written there by the lab, are enforced; a
 // NetworkPolicy created through the API changes what `lab probe` observes
-// within 2 seconds; `lab apply` goes through the API server; `lab down`
-// stops the API server and leaves nothing.
+// within 2 seconds; while the API server is stopped the rules in force
+// stay; `lab apply` goes through the API server; `lab down` stops the API
+// server and leaves nothing.
 func TestPrivilegedLabAPIServer(t *testing.T) {
 	netns.RequirePrivileged(t)
 	kubetest.RequireBinaries(t)
@@ -104,6 +105,32 @@ func TestPrivilegedLabAPIServer(t *testing.T) {
 		took.Round(time.Millisecond), allowedCount(before), allowedCount(res))
 	if took > 2*time.Second {
 		t.Errorf("the probe saw the new policy after %v, more than 2 s", took)
+	}
+
+	// The API server away (stopped, not killed): the agents keep the
+	// rules in force, and traffic keeps following them.
+	m, err := l.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.APIServer.Server.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the informers' watches time out and retry meanwhile
+	away, err := l.Probe(ctx, ProbeOptions{Probes: tcp80.Probes, Expected: m})
+	if cerr := syscall.Kill(st.APIServer.Server.PID, syscall.SIGCONT); cerr != nil {
+		t.Fatal(cerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := away.Differences(); d != 0 || allowedCount(away) == len(away.Rows) {
+		t.Errorf("with the API server stopped: %d of %d probes differ, %d allowed", d, len(away.Rows), allowedCount(away))
+	}
+	for _, n := range st.Nodes {
+		if !n.Agent.alive() {
+			t.Errorf("the agent of %s ended while the API server was away", n.Name)
+		}
 	}
 
 	// lab apply writes through the API server: no policy at all.

@@ -50,6 +50,10 @@ type ProbeOptions struct {
 	// Parallel how many probes run at once (default 128).
 	Timeout  time.Duration
 	Parallel int
+	// Expected, if set, is the cluster the observations are held to,
+	// instead of the lab's own (its manifests, or its API server): a
+	// test's view of what must hold while the API server is away.
+	Expected *policy.Model
 }
 
 // Defaults of ProbeOptions.
@@ -106,9 +110,12 @@ func (l *Lab) Probe(ctx context.Context, o ProbeOptions) (*ProbeResult, error) {
 	if err := l.reload(); err != nil {
 		return nil, err
 	}
-	m, err := l.Model()
-	if err != nil {
-		return nil, err
+	m := o.Expected
+	if m == nil {
+		var err error
+		if m, err = l.Model(); err != nil {
+			return nil, err
+		}
 	}
 	if len(o.Probes) == 0 {
 		o.Probes = DefaultProbes(m)
