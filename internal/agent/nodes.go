@@ -2,11 +2,17 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,14 +37,32 @@ func ResolveNodes(ctx context.Context, c *Config, log *slog.Logger) (*Config, er
 		return nil, err
 	}
 	wait := 500 * time.Millisecond
-	for {
+	for try := 0; ; try++ {
 		list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		unreachable := apiUnreachable(err)
 		if err == nil {
 			nc, werr := c.WithNodes(list.Items)
 			if werr == nil {
+				if cerr := writeNodeCache(nodeCachePath(c.ControlSocket), list.Items); cerr != nil && log != nil {
+					log.Warn("the nodes were not cached", "err", cerr)
+				}
 				return nc, nil
 			}
 			err = werr
+		}
+		// A restart while the API server is away must not leave the node
+		// without tunnels: the nodes it last resolved will do until the
+		// server is back (watchCluster then restarts it if they changed).
+		// Not on a validation error: that is the cluster's answer.
+		if try >= 2 && unreachable {
+			if nodes, cerr := readNodeCache(nodeCachePath(c.ControlSocket)); cerr == nil {
+				if nc, werr := c.WithNodes(nodes); werr == nil {
+					if log != nil {
+						log.Warn("the API server is unreachable: starting with the nodes it last gave", "err", err, "nodes", len(nodes))
+					}
+					return nc, nil
+				}
+			}
 		}
 		if log != nil {
 			log.Warn("nodes from the API server not ready; retrying", "err", err, "in", wait)
@@ -50,6 +74,70 @@ func ResolveNodes(ctx context.Context, c *Config, log *slog.Logger) (*Config, er
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
+}
+
+// nodeCachePath is where the agent keeps the Node objects it last
+// resolved, beside its control socket ("node.sock" → "node.nodes.json").
+func nodeCachePath(controlSocket string) string {
+	return strings.TrimSuffix(controlSocket, filepath.Ext(controlSocket)) + ".nodes.json"
+}
+
+// cachedNode is what the cache keeps of a Node: what WithNodes reads.
+type cachedNode struct {
+	Name      string   `json:"name"`
+	PodCIDR   string   `json:"podCIDR"`
+	Addresses []string `json:"internalIPs"`
+}
+
+func writeNodeCache(path string, nodes []corev1.Node) error {
+	var out []cachedNode
+	for _, n := range nodes {
+		cn := cachedNode{Name: n.Name, PodCIDR: n.Spec.PodCIDR}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP {
+				cn.Addresses = append(cn.Addresses, a.Address)
+			}
+		}
+		out = append(out, cn)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readNodeCache(path string) ([]corev1.Node, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var in []cachedNode
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("agent: node cache %s: %w", path, err)
+	}
+	nodes := make([]corev1.Node, len(in))
+	for i, cn := range in {
+		nodes[i].Name, nodes[i].Spec.PodCIDR = cn.Name, cn.PodCIDR
+		for _, a := range cn.Addresses {
+			nodes[i].Status.Addresses = append(nodes[i].Status.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: a})
+		}
+	}
+	return nodes, nil
+}
+
+// apiUnreachable tells a failure to reach the API server (which the cache
+// may stand in for) from an answer of it.
+func apiUnreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var status apierrors.APIStatus
+	return !errors.As(err, &status)
 }
 
 func (c *Config) kubeClient() (kubernetes.Interface, error) {
