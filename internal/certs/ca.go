@@ -72,7 +72,7 @@ func LoadCA(ctx context.Context, client kubernetes.Interface, namespace, name st
 // certificates, valid now, matching the key, and chaining to the anchors.
 // ParseCA does not modify keyPEM; the caller wipes it.
 func ParseCA(certPEM, keyPEM, anchorsPEM []byte) (*CA, error) {
-	chain, err := parseCerts(certPEM)
+	chain, err := ikecrypto.ParseCertificates(certPEM)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", corev1.TLSCertKey, err)
 	}
@@ -85,7 +85,7 @@ func ParseCA(certPEM, keyPEM, anchorsPEM []byte) (*CA, error) {
 	}
 	ca := &CA{Cert: chain[0], key: key}
 	if len(anchorsPEM) > 0 {
-		if ca.Anchors, err = parseCerts(anchorsPEM); err != nil {
+		if ca.Anchors, err = ikecrypto.ParseCertificates(anchorsPEM); err != nil {
 			return nil, fmt.Errorf("%s: %w", caCertKey, err)
 		}
 	}
@@ -135,21 +135,6 @@ func ParseCA(certPEM, keyPEM, anchorsPEM []byte) (*CA, error) {
 		return nil, err
 	}
 	return ca, nil
-}
-
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }
 
 // Issue signs a node certificate for an approved request: subject CN and

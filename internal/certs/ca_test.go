@@ -95,7 +95,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := parseCerts(out)
+	chain, err := ikecrypto.ParseCertificates(out)
 	if err != nil || len(chain) != 2 {
 		t.Fatalf("chain of %d certificates (%v), want the leaf and the intermediate", len(chain), err)
 	}
@@ -136,7 +136,7 @@ func TestIssue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, _ = parseCerts(out)
+	chain, _ = ikecrypto.ParseCertificates(out)
 	if chain[0].KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
 		t.Errorf("key usage %v, want digital signature and key encipherment", chain[0].KeyUsage)
 	}

@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // ErrDenied wraps the error of a request the signer denied, or could not
@@ -135,7 +137,7 @@ func Request(ctx context.Context, client kubernetes.Interface, node string, key 
 		}
 		return nil, err
 	}
-	chain, err := parseCerts(issued)
+	chain, err := ikecrypto.ParseCertificates(issued)
 	if err != nil || len(chain) == 0 {
 		return nil, fmt.Errorf("certs: CSR %s: status.certificate holds no certificate (%v)", name, err)
 	}
@@ -225,7 +227,7 @@ func TrustAnchors(ctx context.Context, client kubernetes.Interface) ([]*x509.Cer
 	}
 	var out []*x509.Certificate
 	for _, b := range list.Items {
-		certs, err := parseCerts([]byte(b.Spec.TrustBundle))
+		certs, err := ikecrypto.ParseCertificates([]byte(b.Spec.TrustBundle))
 		if err != nil {
 			return nil, fmt.Errorf("certs: ClusterTrustBundle %s: %w", b.Name, err)
 		}

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // TestSignerHandle drives Handle on single CSRs through a fake clientset:
@@ -98,7 +100,7 @@ func TestSignerHandle(t *testing.T) {
 			if last.Type != c.cond || last.Reason != c.reason || last.Status != corev1.ConditionTrue {
 				t.Errorf("last condition %+v, want %s %s", last, c.cond, c.reason)
 			}
-			chain, _ := parseCerts(got.Status.Certificate)
+			chain, _ := ikecrypto.ParseCertificates(got.Status.Certificate)
 			switch {
 			case c.certFor == "" && len(got.Status.Certificate) > 0:
 				t.Errorf("a certificate was issued: %d bytes", len(got.Status.Certificate))

@@ -16,6 +16,19 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ikecrypto: certificate file: %w", err)
 	}
+	out, err := ParseCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("ikecrypto: certificate file %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("ikecrypto: certificate file %s holds no PEM certificate", path)
+	}
+	return out, nil
+}
+
+// ParseCertificates parses the PEM CERTIFICATE blocks of data, in order,
+// skipping blocks of other types; none is not an error here.
+func ParseCertificates(data []byte) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		if block.Type != "CERTIFICATE" {
@@ -23,12 +36,9 @@ func ReadCertificates(path string) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("ikecrypto: certificate file %s: %w", path, err)
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
 		}
 		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("ikecrypto: certificate file %s holds no PEM certificate", path)
 	}
 	return out, nil
 }
