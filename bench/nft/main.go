@@ -54,7 +54,6 @@ import (
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/nft"
 	"github.com/rampartnet/rampart/internal/policy"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -418,7 +417,7 @@ func (b *bench) wire() error {
 		veth string
 		addr netip.Addr
 	}{{b.client, "rmpc", netip.MustParseAddr(clientAddr)}, {b.server, "rmps", netip.MustParseAddr(serverAddr)}} {
-		if err := wirePod(b.node, p.ns, p.veth, p.addr); err != nil {
+		if err := netns.WireRoutedPod(b.node, p.ns, p.veth, p.addr); err != nil {
 			return err
 		}
 	}
@@ -440,54 +439,6 @@ func (b *bench) wire() error {
 		}
 	}()
 	return nil
-}
-
-func wirePod(node, pod *netns.NS, veth string, addr netip.Addr) error {
-	if err := netns.Veth(netns.End{NS: node, Name: veth},
-		netns.End{NS: pod, Name: "eth0", Addrs: []netip.Prefix{netip.PrefixFrom(addr, 32)}}, 0); err != nil {
-		return err
-	}
-	gw := net.IPv4(169, 254, 1, 1).To4()
-	if err := pod.Do(func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		eth0, err := h.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		idx := eth0.Attrs().Index
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: idx, Scope: netlink.SCOPE_LINK,
-			Dst: &net.IPNet{IP: gw, Mask: net.CIDRMask(32, 32)}}); err != nil {
-			return fmt.Errorf("route to the gateway: %w", err)
-		}
-		return h.RouteAdd(&netlink.Route{LinkIndex: idx, Gw: gw})
-	}); err != nil {
-		return err
-	}
-	return node.Do(func() error {
-		for file, v := range map[string]string{
-			"/proc/sys/net/ipv4/conf/" + veth + "/proxy_arp":    "1",
-			"/proc/sys/net/ipv4/neigh/" + veth + "/proxy_delay": "0",
-		} {
-			if err := os.WriteFile(file, []byte(v+"\n"), 0o644); err != nil {
-				return err
-			}
-		}
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		l, err := h.LinkByName(veth)
-		if err != nil {
-			return err
-		}
-		return h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Scope: netlink.SCOPE_LINK,
-			Dst: &net.IPNet{IP: addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-	})
 }
 
 // probeOnce connects from the client pod to the server's port 80.

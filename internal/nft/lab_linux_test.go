@@ -20,7 +20,6 @@ import (
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/policy"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -286,51 +285,7 @@ func (l *lab) add(p *labParty) {
 
 // wirePod is the CNI plugin's ADD, reduced to what the rules rely on.
 func (l *lab) wirePod(p *labParty) {
-	t := l.t
-	must(t, netns.Veth(netns.End{NS: l.node, Name: p.veth},
-		netns.End{NS: p.ns, Name: "eth0", Addrs: []netip.Prefix{netip.PrefixFrom(p.addr, 32)}}, 0))
-	gw := net.IPv4(169, 254, 1, 1).To4()
-	must(t, p.ns.Do(func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		eth0, err := h.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		idx := eth0.Attrs().Index
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: idx, Scope: netlink.SCOPE_LINK,
-			Dst: &net.IPNet{IP: gw, Mask: net.CIDRMask(32, 32)}}); err != nil {
-			return fmt.Errorf("route to the gateway: %w", err)
-		}
-		if err := h.RouteAdd(&netlink.Route{LinkIndex: idx, Gw: gw}); err != nil {
-			return fmt.Errorf("default route: %w", err)
-		}
-		return nil
-	}))
-	must(t, l.node.Do(func() error {
-		for file, v := range map[string]string{
-			"/proc/sys/net/ipv4/conf/" + p.veth + "/proxy_arp":    "1",
-			"/proc/sys/net/ipv4/neigh/" + p.veth + "/proxy_delay": "0",
-		} {
-			if err := os.WriteFile(file, []byte(v+"\n"), 0o644); err != nil {
-				return err
-			}
-		}
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		veth, err := h.LinkByName(p.veth)
-		if err != nil {
-			return err
-		}
-		return h.RouteAdd(&netlink.Route{LinkIndex: veth.Attrs().Index, Scope: netlink.SCOPE_LINK,
-			Dst: &net.IPNet{IP: p.addr.AsSlice(), Mask: net.CIDRMask(32, 32)}})
-	}))
+	must(l.t, netns.WireRoutedPod(l.node, p.ns, p.veth, p.addr))
 }
 
 // listen opens p's listeners inside its namespace: TCP servers greet and
