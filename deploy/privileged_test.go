@@ -22,6 +22,7 @@ import (
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/kubetest"
 	"github.com/rampartnet/rampart/internal/netns"
+	"github.com/rampartnet/rampart/internal/testbin"
 )
 
 // TestPrivilegedDeployAgentCapabilities runs `rampart agent install` and
@@ -49,7 +50,7 @@ func TestPrivilegedDeployAgentCapabilities(t *testing.T) {
 	installC, agentC := spec.InitContainers[0].SecurityContext.Capabilities.Add, spec.Containers[0].SecurityContext.Capabilities.Add
 	cm := typed[corev1.ConfigMap](t, find(t, objs, "ConfigMap", agentName+"-config"))
 
-	bin := buildRampart(t)
+	bin := testbin.Path(t, "rampart")
 	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{Prefix: "rd"})
 	a, b := &sites.A, &sites.B
 	dir := t.TempDir()
@@ -179,21 +180,4 @@ func writeFileT(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// buildRampart builds cmd/rampart, or takes $RAMPART_BIN (make build's).
-func buildRampart(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("RAMPART_BIN"); b != "" {
-		abs, err := filepath.Abs(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs
-	}
-	bin := filepath.Join(t.TempDir(), "rampart")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/rampart").CombinedOutput(); err != nil {
-		t.Fatalf("build rampart: %v\n%s", err, out)
-	}
-	return bin
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/rampartnet/rampart/internal/datapath"
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/nft"
+	"github.com/rampartnet/rampart/internal/testbin"
 )
 
 // TestPrivilegedAgentTunnel: two nodes' agents (`rampart agent run`) key
@@ -26,7 +26,7 @@ import (
 // CHILD_SA.
 func TestPrivilegedAgentTunnel(t *testing.T) {
 	netns.RequirePrivileged(t)
-	bin := buildRampart(t)
+	bin := testbin.Path(t, "rampart")
 	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{Prefix: "ra"})
 	a, b := &sites.A, &sites.B
 	dir := t.TempDir()
@@ -191,22 +191,6 @@ func pingRetry(ns *netns.NS, to string, within time.Duration) bool {
 		}
 	}
 	return false
-}
-
-func buildRampart(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("RAMPART_BIN"); b != "" {
-		abs, err := filepath.Abs(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs
-	}
-	bin := filepath.Join(t.TempDir(), "rampart")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/rampart").CombinedOutput(); err != nil {
-		t.Fatalf("build rampart: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func writeFile(t *testing.T, path, content string, mode os.FileMode) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/strongswan"
+	"github.com/rampartnet/rampart/internal/testbin"
 )
 
 // The interoperability matrix of `make interop` at the datapath: `rampart
@@ -76,7 +77,7 @@ func (c interopCase) name() string {
 // with a clear error on both ends.
 func TestPrivilegedInteropStrongSwan(t *testing.T) {
 	netns.RequirePrivileged(t)
-	bin := rampartBin(t)
+	bin := testbin.Path(t, "rampart")
 	pki := newTestPKI(t, t.TempDir(), "a.example", "b.example")
 	const r, s = "rampart", "strongswan"
 	gcm, cbc := interopProposals[0], interopProposals[1]

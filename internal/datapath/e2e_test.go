@@ -43,25 +43,6 @@ import (
 // underlay.
 const plaintextMarker = "rampart-e2e-plaintext-marker"
 
-// rampartBin returns the binary under test: $RAMPART_BIN (make builds it),
-// or one built now.
-func rampartBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("RAMPART_BIN"); b != "" {
-		abs, err := filepath.Abs(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs
-	}
-	bin := filepath.Join(t.TempDir(), "rampart")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/rampart").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build rampart: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // saKeys is one direction's keys, as written to the key files.
 type saKeys struct {
 	spi       uint32

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rampartnet/rampart/internal/netns"
+	"github.com/rampartnet/rampart/internal/testbin"
 )
 
 var tunnelCases = []tunnelCase{
@@ -32,7 +33,7 @@ var tsharkAlgorithms = map[string][2]string{
 
 func TestPrivilegedTunnel(t *testing.T) {
 	netns.RequirePrivileged(t)
-	bin := rampartBin(t)
+	bin := testbin.Path(t, "rampart")
 	for _, c := range tunnelCases {
 		name := c.algorithm
 		if c.underlay6 {
@@ -214,7 +215,7 @@ func tsharkDecrypt(t *testing.T, pcap string, names [2]string, ulA, ulB netip.Ad
 // mode between the two underlay addresses.
 func TestPrivilegedTunnelTransport(t *testing.T) {
 	netns.RequirePrivileged(t)
-	bin := rampartBin(t)
+	bin := testbin.Path(t, "rampart")
 	c := tunnelCase{algorithm: "aes-cbc-hmac-sha256", keyLen: 32, authLen: 32, mode: "transport"}
 	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
 	dir := t.TempDir()
@@ -252,7 +253,7 @@ func TestPrivilegedTunnelTransport(t *testing.T) {
 // works through the tunnel.
 func TestPrivilegedTunnelMTU(t *testing.T) {
 	netns.RequirePrivileged(t)
-	bin := rampartBin(t)
+	bin := testbin.Path(t, "rampart")
 	c := tunnelCases[2]
 	sites := netns.TwoSitesT(t, netns.TwoSitesOptions{})
 	dir := t.TempDir()
@@ -297,7 +298,7 @@ func TestPrivilegedTunnelMTU(t *testing.T) {
 // loses nothing, and stopping one end deletes the SAs at the other.
 func TestPrivilegedTunnelIKE(t *testing.T) {
 	netns.RequirePrivileged(t)
-	bin := rampartBin(t)
+	bin := testbin.Path(t, "rampart")
 	pki := newTestPKI(t, t.TempDir(), "a.example", "b.example")
 	for _, c := range []struct {
 		auth string

@@ -17,6 +17,7 @@ import (
 	"github.com/rampartnet/rampart/internal/kubetest"
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/policy"
+	"github.com/rampartnet/rampart/internal/testbin"
 )
 
 // TestPrivilegedLabAPIServer is `lab up --apiserver`: a real kube-apiserver
@@ -29,7 +30,7 @@ import (
 func TestPrivilegedLabAPIServer(t *testing.T) {
 	netns.RequirePrivileged(t)
 	kubetest.RequireBinaries(t)
-	bin, cni := labBinaries(t)
+	bin, cni := testbin.Path(t, "rampart"), testbin.Path(t, "rampart-cni")
 	name := fmt.Sprintf("k%d", os.Getpid()%100000)
 	dir := filepath.Join(t.TempDir(), "lab")
 	ctx := context.Background()

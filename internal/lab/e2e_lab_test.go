@@ -31,6 +31,7 @@ import (
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/rampartnet/rampart/internal/policy/policytest"
+	"github.com/rampartnet/rampart/internal/testbin"
 )
 
 // TestPrivilegedLab is `make e2e-lab`'s acceptance: the Kubernetes e2e
@@ -47,7 +48,7 @@ import (
 func TestPrivilegedLab(t *testing.T) {
 	netns.RequirePrivileged(t)
 	start := time.Now()
-	bin, cni := labBinaries(t)
+	bin, cni := testbin.Path(t, "rampart"), testbin.Path(t, "rampart-cni")
 	name := fmt.Sprintf("e2e%d", os.Getpid()%100000)
 	dir := filepath.Join(t.TempDir(), "lab")
 	ctx := context.Background()
@@ -388,26 +389,6 @@ func runLab(t *testing.T, bin, dir, verb string, args ...string) (int, string, s
 	}
 	t.Fatalf("rampart lab %s: %v", verb, err)
 	return -1, "", ""
-}
-
-// labBinaries are rampart and rampart-cni: RAMPART_BIN (with rampart-cni
-// beside it, as make build puts them), or built for the test.
-func labBinaries(t *testing.T) (string, string) {
-	t.Helper()
-	if b := os.Getenv("RAMPART_BIN"); b != "" {
-		abs, err := filepath.Abs(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return abs, filepath.Join(filepath.Dir(abs), "rampart-cni")
-	}
-	dir := t.TempDir()
-	for _, c := range []string{"rampart", "rampart-cni"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "../../cmd/"+c).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", c, err, out)
-		}
-	}
-	return filepath.Join(dir, "rampart"), filepath.Join(dir, "rampart-cni")
 }
 
 type testLog struct{ t *testing.T }
