@@ -257,11 +257,7 @@ func (a *Agent) syncPolicyKube(ctx context.Context) error {
 			a.log.Error("policy not applied; the rules in force stay", "err", err)
 			msg = err.Error()
 		}
-		a.mu.Lock()
-		a.status.Error, a.status.SourceVersion = msg, a.loading
-		st := a.status
-		a.mu.Unlock()
-		a.writeStatus(st)
+		a.updateStatus(func(s *PolicyStatus) { s.Error, s.SourceVersion = msg, a.loading })
 		select {
 		case <-ctx.Done():
 			return nil
@@ -278,8 +274,14 @@ func (a *Agent) syncPolicyKube(ctx context.Context) error {
 // setError records why the last change was not applied ("" when the
 // rules are those of the source) and writes the status file.
 func (a *Agent) setError(msg string) {
+	a.updateStatus(func(s *PolicyStatus) { s.Error = msg })
+}
+
+// updateStatus changes the status under a.mu (f may read the agent's other
+// fields under it too) and writes the status file.
+func (a *Agent) updateStatus(f func(*PolicyStatus)) {
 	a.mu.Lock()
-	a.status.Error = msg
+	f(&a.status)
 	st := a.status
 	a.mu.Unlock()
 	a.writeStatus(st)
@@ -308,27 +310,19 @@ func (a *Agent) syncPolicy(ctx context.Context) error {
 		case err == nil && sum == last && !first:
 			// A refused change was undone: the manifests are again those
 			// of the rules in force.
-			a.mu.Lock()
-			a.status.Error, a.status.Fingerprint = "", fp
-			st := a.status
-			a.mu.Unlock()
-			a.writeStatus(st)
+			a.updateStatus(func(s *PolicyStatus) { s.Error, s.Fingerprint = "", fp })
 		default:
 			if err == nil {
 				err = a.apply()
 			}
-			a.mu.Lock()
-			a.status.Fingerprint = fp
+			msg := ""
 			if err != nil {
-				a.status.Error = err.Error()
 				a.log.Error("policy not applied; the rules in force stay", "err", err)
+				msg = err.Error()
 			} else {
-				a.status.Error = ""
 				last = sum
 			}
-			st := a.status
-			a.mu.Unlock()
-			a.writeStatus(st)
+			a.updateStatus(func(s *PolicyStatus) { s.Error, s.Fingerprint = msg, fp })
 		}
 		select {
 		case <-ctx.Done():
