@@ -2,6 +2,8 @@ package datapath
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,12 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	vnetns "github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/tun"
 
 	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike"
-	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // Buffer layout. A packet read from TUN lands at tunReadOffset; an ESP
@@ -41,6 +43,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Workers is the number of cores that seal and open; 0: all of them.
 	Workers int
+	// OnIKE, if set, is told of each IKE-keyed peer's negotiations
+	// (ike.Options.OnEstablished): err nil when a CHILD_SA is installed,
+	// the failure otherwise. Called without the device's locks held.
+	OnIKE func(peer string, err error)
 }
 
 // Device is one running endpoint.
@@ -58,14 +64,29 @@ type Device struct {
 	workers *workers
 	ike     atomic.Pointer[IKEHandler]
 
-	ikeD   *ike.Daemon  // nil when every peer is keyed by hand
-	ike500 *net.UDPConn // IKE's own port, for peers that start there
+	// ikeD keys the peers that IKE keys. It is there from the start,
+	// without peers or sockets, so that such a peer may come with
+	// SetPeers; ike500 is IKE's own port, for peers that start there,
+	// opened with the first IKE-keyed peer on a real network.
+	ikeD   *ike.Daemon
+	ike500 atomic.Pointer[net.UDPConn]
+
+	withNetwork bool            // a real TUN device: routes, rules, UDP 500
+	netns       vnetns.NsHandle // where New ran, for sockets opened later
+	net         *netState
+
+	// peersMu serializes the changes of the peers (SetPeers,
+	// SetCertificates) with each other, with Run's first initiations and
+	// with Close. What it guards: net, ikeReady, peerState.digest.
+	peersMu   sync.Mutex
+	ikeReady  bool   // the IKE handler and port are set up
+	digestKey []byte // keys the peers' digests (peers.go)
 
 	sendFree, sendQueue chan *sendBatch
 	tunQueue            chan *recvBatch
-	net                 *netState
 
-	mu        sync.Mutex // orders Run's start against Close
+	mu        sync.Mutex // orders Run's start against Close, and goroutines started later against both
+	running   bool       // Run has started its goroutines
 	closeOnce sync.Once
 	closing   chan struct{}
 	wg        sync.WaitGroup
@@ -76,15 +97,29 @@ type Device struct {
 type routing struct {
 	spd   *spd
 	peers map[string]*peerState
+	order []*peerState // as configured, for Status
 }
 
-// peerState is a configured peer and its counters.
+func newRouting(peers []*peerState) *routing {
+	byName := make(map[string]*peerState, len(peers))
+	for _, p := range peers {
+		byName[p.cfg.Name] = p
+	}
+	return &routing{spd: newSPD(peers), peers: byName, order: peers}
+}
+
+// peerState is a configured peer and its counters. cfg is not changed
+// once the state is published: a changed peer gets a new peerState.
 type peerState struct {
 	cfg      Peer
 	ep       conn.Endpoint
 	innerMTU int // largest inner packet that fits the path MTU after ESP-in-UDP
+	overhead int // outer IP and UDP headers and the most ESP adds
 	drops    drops
 	traffic  traffic
+	// digest identifies cfg, credentials included (peers.go); SetPeers
+	// leaves a peer whose digest is the same untouched.
+	digest [sha256.Size]byte
 }
 
 // IKEHandler receives an IKE message that arrived on the ESP port, with the
@@ -92,22 +127,28 @@ type peerState struct {
 type IKEHandler func(msg []byte, remote netip.AddrPort, local netip.Addr)
 
 // New creates the TUN device, opens the UDP socket, installs the SAs and
-// routes. Close undoes all of it.
+// routes. Close undoes all of it. The peers' secrets (pre-shared keys,
+// manual SA keys) are cleared in cfg once installed; SetPeers changes
+// the peers later.
 func New(cfg *Config, opts Options) (*Device, error) {
 	return newDevice(cfg, opts, func(mtu int) (tun.Device, error) { return tun.CreateTUN(cfg.DeviceName, mtu) },
 		conn.NewStdNetBind(), true)
 }
 
 // newDevice is New with the TUN device and the UDP bind given, so that
-// tests can run two devices in memory (tun/tuntest, conn/bindtest) without
-// root; withNetwork installs routes and rules.
+// tests can run devices in memory (tun/tuntest, conn/bindtest) without
+// root; withNetwork installs routes and rules and listens on UDP 500 for
+// IKE (in memory, IKE goes over the bind only).
 func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, error), bind conn.Bind, withNetwork bool) (d *Device, err error) {
+	defer clearSecrets(cfg.Peers)
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	d = &Device{cfg: cfg, log: log, closing: make(chan struct{}), started: time.Now(),
-		sad: esp.NewTable(esp.TableOptions{})}
+		sad: esp.NewTable(esp.TableOptions{}), bind: bind, withNetwork: withNetwork, netns: vnetns.None()}
+	d.ikeD = ike.New(d.sad, d.SendIKE, ike.Options{Logger: log, Retransmit: cfg.IKE.Retransmit, Tries: cfg.IKE.Tries,
+		OnEstablished: opts.OnIKE})
 	// The early returns below return a nil *Device: undo through dev.
 	dev := d
 	defer func() {
@@ -116,38 +157,26 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 			dev.sad.Close()
 		}
 	}()
+	d.digestKey = make([]byte, sha256.Size)
+	if _, err := rand.Read(d.digestKey); err != nil {
+		return nil, err
+	}
+	if withNetwork {
+		if d.netns, err = currentNetns(); err != nil {
+			return nil, fmt.Errorf("find the network namespace: %w", err)
+		}
+	}
 
-	peers := make([]*peerState, 0, len(cfg.Peers))
-	byName := map[string]*peerState{}
+	plan, err := d.planPeers(cfg.Peers, newRouting(nil))
+	if err != nil {
+		return nil, err
+	}
+	peers := plan.next
+	// A peer behind a narrower path does not shrink the device for the
+	// others: its big packets get ICMP from the datapath.
 	maxOverhead := 0
-	for _, pc := range cfg.Peers {
-		p := &peerState{cfg: pc}
-		if pc.In != nil && pc.Out != nil {
-			if err := d.sad.Add(esp.Pair{Peer: pc.Name, Remote: pc.Endpoint,
-				LocalTS: pc.LocalSubnets, RemoteTS: pc.RemoteSubnets, In: *pc.In, Out: *pc.Out}); err != nil {
-				return nil, fmt.Errorf("peer %s: %w", pc.Name, err)
-			}
-			zeroConfig(pc.In)
-			zeroConfig(pc.Out)
-		}
-		overhead, err := espOverhead(d.sad, &pc)
-		if err != nil {
-			return nil, fmt.Errorf("peer %s: %w", pc.Name, err)
-		}
-		pathMTU := cfg.UnderlayMTU
-		if pc.MTU != 0 {
-			pathMTU = pc.MTU
-		}
-		outer := ipv4UDPHeader
-		if pc.Endpoint.Addr().Is6() {
-			outer = ipv6UDPHeader
-		}
-		p.innerMTU = pathMTU - outer - overhead
-		// A peer behind a narrower path does not shrink the device for
-		// the others: its big packets get ICMP from the datapath.
-		maxOverhead = max(maxOverhead, outer+overhead)
-		peers = append(peers, p)
-		byName[pc.Name] = p
+	for _, p := range peers {
+		maxOverhead = max(maxOverhead, p.overhead)
 	}
 	d.tunMTU = cfg.MTU
 	if d.tunMTU == 0 {
@@ -161,33 +190,22 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 	if d.tunName, err = d.tun.Name(); err != nil {
 		return nil, err
 	}
-
-	d.bind = bind
 	d.recv, _, err = d.bind.Open(cfg.Port)
 	if err != nil {
 		return nil, fmt.Errorf("listen on UDP port %d: %w", cfg.Port, err)
 	}
+	d.state.Store(newRouting(peers))
 	for _, p := range peers {
-		if p.ep, err = d.bind.ParseEndpoint(p.cfg.Endpoint.String()); err != nil {
-			return nil, fmt.Errorf("peer %s: %w", p.cfg.Name, err)
-		}
-	}
-	d.state.Store(&routing{spd: newSPD(peers), peers: byName})
-	if err := d.setupIKE(peers); err != nil {
-		return nil, err
-	}
-
-	if withNetwork {
-		if d.net, err = setupNetwork(d.tunName, cfg, peers); err != nil {
+		if err := d.installPeer(p); err != nil {
 			return nil, err
 		}
-		if d.net.mark != 0 {
-			if err := d.bind.SetMark(d.net.mark); err != nil {
-				return nil, fmt.Errorf("mark the UDP socket: %w", err)
-			}
-			if err := setMark(d.ike500, d.net.mark); err != nil {
-				return nil, fmt.Errorf("mark the IKE socket: %w", err)
-			}
+	}
+	if withNetwork {
+		if d.net, err = newNetState(d.tunName); err != nil {
+			return nil, err
+		}
+		if err := d.addRoutes(d.net.wantRoutes(cfg, peers)); err != nil {
+			return nil, err
 		}
 	}
 	d.workers = newWorkers(opts.Workers)
@@ -199,63 +217,18 @@ func newDevice(cfg *Config, opts Options, makeTUN func(mtu int) (tun.Device, err
 	return d, nil
 }
 
-// setupIKE starts the IKE daemon for the peers keyed by IKE: it installs
-// CHILD_SAs in the device's SA database and speaks on the ESP port.
-func (d *Device) setupIKE(peers []*peerState) error {
-	for _, p := range peers {
-		k := p.cfg.IKE
-		if k == nil {
-			continue
-		}
-		if d.ikeD == nil {
-			d.ikeD = ike.New(d.sad, d.SendIKE, ike.Options{Logger: d.log,
-				Retransmit: d.cfg.IKE.Retransmit, Tries: d.cfg.IKE.Tries})
-			d.SetIKEHandler(func(msg []byte, remote netip.AddrPort, _ netip.Addr) { d.ikeD.Handle(msg, remote) })
-			// Peers such as strongSwan start on UDP 500 and move to 4500.
-			c, err := net.ListenUDP("udp", &net.UDPAddr{Port: ikePort})
-			if err != nil {
-				return fmt.Errorf("IKE: listen on UDP %d: %w", ikePort, err)
-			}
-			d.ike500 = c
-		}
-		err := d.ikeD.AddPeer(ike.Config{Name: p.cfg.Name, Remote: p.cfg.Endpoint, LocalID: k.LocalID, RemoteID: k.RemoteID,
-			PSK: k.PSK, Certs: k.Certs, Key: k.Key, CAs: k.CAs, IKEProposals: k.IKEProposals, ESPProposals: k.ESPProposals,
-			LocalTS: p.cfg.LocalSubnets, RemoteTS: p.cfg.RemoteSubnets, Transport: p.cfg.Mode == esp.ModeTransport,
-			RekeyTime: k.RekeyTime, ChildRekeyTime: k.ChildRekeyTime, DPDInterval: k.DPDInterval, Keep: k.Initiate, StrictTS: k.StrictTS,
-			ReplayWindow: k.ReplayWindow})
-		clear(k.PSK)
-		if err != nil {
-			return fmt.Errorf("peer %s: %w", p.cfg.Name, err)
-		}
-	}
-	return nil
-}
-
-// espOverhead is the most the peer's outbound SA adds to an inner packet.
-func espOverhead(t *esp.Table, pc *Peer) (int, error) {
-	if e := t.Current(pc.Name); e != nil && e.Out != nil {
-		return e.Out.Overhead(), nil
-	}
-	if pc.IKE == nil {
-		return maxESPOverhead, nil
-	}
-	// Keyed by IKE: the largest overhead of the transforms our proposals
-	// allow, so that whatever IKE negotiates fits the path.
-	proposals := pc.IKE.ESPProposals
-	if len(proposals) == 0 {
-		proposals = ikecrypto.DefaultESPProposals()
-	}
-	return ike.MaxESPOverhead(proposals)
-}
-
 // Run moves packets until ctx ends or Close is called.
 func (d *Device) Run(ctx context.Context) error {
+	// Under peersMu, so that a SetPeers either comes before (and Run
+	// initiates its peers) or after (and initiates them itself).
+	d.peersMu.Lock()
 	// The goroutines are added under mu, so that a Close that runs first
 	// or concurrently either sees them in wg or makes Run return.
 	d.mu.Lock()
 	select {
 	case <-d.closing:
 		d.mu.Unlock()
+		d.peersMu.Unlock()
 		return nil
 	default:
 	}
@@ -266,12 +239,8 @@ func (d *Device) Run(ctx context.Context) error {
 			d.routineReceive(fn)
 		}()
 	}
-	if d.ike500 != nil {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			d.routineIKE500()
-		}()
+	if c := d.ike500.Load(); c != nil {
+		d.goIKE500(c)
 	}
 	d.wg.Add(3)
 	go func() {
@@ -286,16 +255,16 @@ func (d *Device) Run(ctx context.Context) error {
 		defer d.wg.Done()
 		d.routineSend()
 	}()
+	d.running = true
 	d.mu.Unlock()
-	if d.ikeD != nil {
-		for _, pc := range d.cfg.Peers {
-			if pc.IKE != nil && pc.IKE.Initiate {
-				if err := d.ikeD.Initiate(pc.Name); err != nil {
-					d.log.Error("IKE initiate", "peer", pc.Name, "err", err)
-				}
+	for _, p := range d.state.Load().order {
+		if p.cfg.IKE != nil && p.cfg.IKE.Initiate {
+			if err := d.ikeD.Initiate(p.cfg.Name); err != nil {
+				d.log.Error("IKE initiate", "peer", p.cfg.Name, "err", err)
 			}
 		}
 	}
+	d.peersMu.Unlock()
 	tick := time.NewTicker(tickInterval)
 	defer tick.Stop()
 	for {
@@ -307,17 +276,26 @@ func (d *Device) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			d.sad.Tick(now)
-			if d.ikeD != nil {
-				d.ikeD.Tick(now)
-			}
+			d.ikeD.Tick(now)
 		case ev := <-d.sad.Events():
-			if d.ikeD != nil {
-				d.ikeD.Lifetime(ev)
-			} else {
+			if p := d.state.Load().peers[ev.Peer]; p != nil && p.cfg.IKE == nil {
 				d.logEvent(ev)
+			} else {
+				// IKE's, or of a peer just removed: the daemon ignores
+				// SAs it does not know.
+				d.ikeD.Lifetime(ev)
 			}
 		}
 	}
+}
+
+// goIKE500 starts reading UDP 500; the caller holds mu.
+func (d *Device) goIKE500(c *net.UDPConn) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		d.routineIKE500(c)
+	}()
 }
 
 func (d *Device) logEvent(ev esp.Event) {
@@ -329,13 +307,15 @@ func (d *Device) logEvent(ev esp.Event) {
 	}
 }
 
-// Close stops the device and removes what New installed.
+// Close stops the device and removes what New and SetPeers installed.
 func (d *Device) Close() error {
 	d.closeOnce.Do(func() {
-		if d.ikeD != nil {
-			// Tell the peers while the sockets still work.
-			d.ikeD.Close(time.Second)
-		}
+		// A SetPeers under way finishes first: what it installs is then
+		// removed here, not left behind.
+		d.peersMu.Lock()
+		defer d.peersMu.Unlock()
+		// Tell the peers while the sockets still work.
+		d.ikeD.Close(time.Second)
 		d.mu.Lock()
 		close(d.closing)
 		d.mu.Unlock()
@@ -349,11 +329,21 @@ func (d *Device) Close() error {
 	return nil
 }
 
+// closed reports whether Close has begun.
+func (d *Device) closed() bool {
+	select {
+	case <-d.closing:
+		return true
+	default:
+		return false
+	}
+}
+
 // routineIKE500 hands IKE messages from UDP 500 to the daemon.
-func (d *Device) routineIKE500() {
+func (d *Device) routineIKE500(c *net.UDPConn) {
 	buf := make([]byte, 65536)
 	for {
-		n, from, err := d.ike500.ReadFromUDPAddrPort(buf)
+		n, from, err := c.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if d.isClosed(err) {
 				return
@@ -365,8 +355,8 @@ func (d *Device) routineIKE500() {
 }
 
 func (d *Device) teardown() {
-	if d.ike500 != nil {
-		d.ike500.Close()
+	if c := d.ike500.Load(); c != nil {
+		c.Close()
 	}
 	if d.net != nil {
 		d.net.remove()
@@ -376,6 +366,9 @@ func (d *Device) teardown() {
 	}
 	if d.tun != nil {
 		d.tun.Close()
+	}
+	if d.netns.IsOpen() {
+		d.netns.Close()
 	}
 }
 
@@ -389,10 +382,10 @@ func (d *Device) SetIKEHandler(h IKEHandler) { d.ike.Store(&h) }
 // SendIKE sends an IKE message to remote on the ESP port, behind the
 // non-ESP marker.
 func (d *Device) SendIKE(msg []byte, remote netip.AddrPort) error {
-	if remote.Port() == ikePort && d.ike500 != nil {
+	if c := d.ike500.Load(); remote.Port() == ikePort && c != nil {
 		// An answer to a peer that started on UDP 500 (RFC 7296 §2.23: the
 		// initiator moves to 4500 after IKE_SA_INIT when NAT is detected).
-		_, err := d.ike500.WriteToUDPAddrPort(msg, remote)
+		_, err := c.WriteToUDPAddrPort(msg, remote)
 		return err
 	}
 	ep, err := d.bind.ParseEndpoint(remote.String())

@@ -31,4 +31,15 @@
 //
 // Every drop is counted by reason (stats.go) and nothing that fails a check
 // is forwarded. Key material lives in ipsec/esp and is zeroed there.
+//
+// Peers change while the device runs (peers.go): SetPeers reconciles it
+// with a new list by name. The whole list is validated first (an invalid
+// one changes nothing); unchanged peers, credentials included, keep their
+// SAs, IKE SA and counters; removed ones get an IKE DELETE, lose their SAs
+// and routes, and their traffic is dropped by the SPD; changed ones are
+// removed and added again. The hot path sees the new SPD and peer map in
+// one atomic store. The TUN MTU stays what New made it: a peer added later
+// that needs more room gets a smaller inner MTU of its own, enforced with
+// ICMP. SetCertificates renews an IKE peer's certificate under its running
+// IKE SA.
 package datapath

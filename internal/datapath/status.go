@@ -66,12 +66,11 @@ func (d *Device) Status() Status {
 	st := Status{Name: d.cfg.Name, Device: d.tunName, MTU: d.tunMTU, LocalAddress: d.cfg.LocalAddr.String(),
 		Port: d.cfg.Port, Uptime: time.Since(d.started).Round(time.Second).String(), Drops: d.drops.snapshot()}
 	entries := d.sad.Entries()
-	var ikeSAs []ike.SAStatus
-	if d.ikeD != nil {
-		ikeSAs = d.ikeD.Status()
-	}
-	for _, pc := range d.cfg.Peers {
-		p := rt.peers[pc.Name]
+	ikeSAs := d.ikeD.Status()
+	// The peers of the routing the hot path uses: those SetPeers removed,
+	// and their counters, are gone from here and from the metrics.
+	for _, p := range rt.order {
+		pc := &p.cfg
 		ps := PeerStatus{Name: pc.Name, Endpoint: pc.Endpoint.String(), Mode: pc.Mode.String(),
 			LocalSubnets: strs(pc.LocalSubnets), RemoteSubnets: strs(pc.RemoteSubnets), InnerMTU: p.innerMTU,
 			TxPackets: p.traffic.txPackets.Load(), TxBytes: p.traffic.txBytes.Load(),
