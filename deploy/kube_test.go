@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/rampartnet/rampart/api/v1alpha1"
 	"github.com/rampartnet/rampart/internal/kubetest"
 )
 
@@ -57,6 +58,8 @@ func (w *warnings) take() []string {
 // evaluated by the API server's own RBAC authorizer).
 func TestKubeDeployManifests(t *testing.T) {
 	objs, top, _ := build(t)
+	gw, _, _ := buildAt(t, gatewaysDir)
+	objs = append(objs, gw...)
 	c := kubetest.Start(t, kubetest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -253,7 +256,11 @@ func rbacCases(agentSA, ctrlSA, ns string) []rbacCase {
 		allow(agentSA, "create", certs, "certificatesigningrequests", "", "", ""),
 		allow(agentSA, "get", certs, "certificatesigningrequests", "", "", "rampart-ipsec-node-1-0123456789abcdef"),
 		deny(agentSA, "create", certs, "clustertrustbundles", "", "", ""),
-		// ... and changes nothing of it, and reads no Secret.
+		// The IPsecPeers' Secrets, where deploy/gateways keeps them...
+		allow(agentSA, "get", "", "secrets", "", v1alpha1.DefaultSecretNamespace, "branch-office-psk"),
+		allow(agentSA, "list", "", "secrets", "", v1alpha1.DefaultSecretNamespace, ""),
+		deny(agentSA, "update", "", "secrets", "", v1alpha1.DefaultSecretNamespace, "branch-office-psk"),
+		// ... and changes nothing of the cluster, and reads no other Secret.
 		deny(agentSA, "get", "", "secrets", "", ns, "rampart-ipsec-ca"),
 		deny(agentSA, "get", "", "secrets", "", "default", "any"),
 		deny(agentSA, "list", "", "secrets", "", "", ""),

@@ -108,6 +108,17 @@ func deployDir(t testing.TB) string {
 // every file that a kustomization named, relative to deploy/.
 func build(t testing.TB) (objs []object, top kustomization, files []string) {
 	t.Helper()
+	return buildAt(t, "")
+}
+
+// gatewaysDir is the kustomization applied apart, for IPsecPeers'
+// Secrets (deploy/gateways/kustomization.yaml says why).
+const gatewaysDir = "gateways"
+
+// buildAt is `kustomize build deploy/<dir>`; files are relative to
+// deploy/.
+func buildAt(t testing.TB, dir string) (objs []object, top kustomization, files []string) {
+	t.Helper()
 	root := deployDir(t)
 	var walk func(dir string) ([]object, kustomization)
 	walk = func(dir string) ([]object, kustomization) {
@@ -140,7 +151,7 @@ func build(t testing.TB) (objs []object, top kustomization, files []string) {
 		}
 		return out, k
 	}
-	objs, top = walk(root)
+	objs, top = walk(filepath.Join(root, dir))
 	seen := map[string]object{}
 	for _, o := range objs {
 		id := o.GetAPIVersion() + "/" + o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()

@@ -130,6 +130,13 @@ func TestDeployManifestsStrict(t *testing.T) {
 // image.
 func TestDeployKustomization(t *testing.T) {
 	objs, top, files := build(t)
+	gw, _, gwFiles := buildAt(t, gatewaysDir)
+	files = append(files, gwFiles...)
+	if !slices.ContainsFunc(gw, func(o object) bool {
+		return o.GetKind() == "RoleBinding" && o.GetNamespace() == v1alpha1.DefaultSecretNamespace
+	}) {
+		t.Errorf("deploy/%s binds the agents to no role in %s, where the IPsecPeers' Secrets are", gatewaysDir, v1alpha1.DefaultSecretNamespace)
+	}
 	if top.Namespace != namespace {
 		t.Errorf("namespace %q, want %q (the controller's flags and docs name it)", top.Namespace, namespace)
 	}
@@ -382,13 +389,21 @@ func TestDeployAgentConfig(t *testing.T) {
 		if cfgArg != "/etc/rampart/"+agentConfig || !mounted(c, cfgArg) {
 			t.Errorf("container %s: --config=%q is not the ConfigMap's %s where it is mounted", c.Name, cfgArg, agentConfig)
 		}
-		for _, f := range []string{a.Spec.Encryption.CAFile, a.Spec.Encryption.CertFile, a.Spec.Encryption.KeyFile} {
-			if !mounted(c, f) {
-				t.Errorf("container %s: %s (spec.encryption) is not mounted", c.Name, f)
-			}
-		}
 	}
 	agentC := s.Containers[0]
+	// The node certificate through the CSR API, kept on the host where
+	// the agent container can write it.
+	e := a.Spec.Encryption
+	if e.Credentials != agent.CredentialsCSR || e.CredentialsDir == "" || e.CAFile+e.CertFile+e.KeyFile != "" {
+		t.Errorf("encryption credentials %q in %q: want csr, kept in a directory", e.Credentials, e.CredentialsDir)
+	}
+	if !slices.ContainsFunc(agentC.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return m.MountPath == e.CredentialsDir && !m.ReadOnly && slices.ContainsFunc(s.Volumes, func(v corev1.Volume) bool {
+			return v.Name == m.Name && v.HostPath != nil && v.HostPath.Path == e.CredentialsDir
+		})
+	}) {
+		t.Errorf("container agent: spec.encryption.credentialsDir %s is not the host's, mounted read-write", e.CredentialsDir)
+	}
 	if !mounted(agentC, a.Spec.ControlSocket) {
 		t.Errorf("container agent: spec.controlSocket %s is not on a mounted volume", a.Spec.ControlSocket)
 	}
@@ -408,16 +423,8 @@ func TestDeployAgentConfig(t *testing.T) {
 		t.Errorf("agent pod labels %v: the controller's --agent-pod-selector selects app.kubernetes.io/name=%s", ds.Spec.Template.Labels, agentName)
 	}
 
-	// The agent accepts the file with a node name and credentials naming
-	// it: the same file with the credentials' paths moved to test ones.
+	// The agent accepts the file with a node name.
 	dir := t.TempDir()
-	writeNodeCredentials(t, dir, "node-1")
-	for from, to := range map[string]string{
-		a.Spec.Encryption.CAFile: filepath.Join(dir, "ca.crt"), a.Spec.Encryption.CertFile: filepath.Join(dir, "node.crt"),
-		a.Spec.Encryption.KeyFile: filepath.Join(dir, "node.key"),
-	} {
-		text = strings.ReplaceAll(text, from, to)
-	}
 	path := filepath.Join(dir, agentConfig)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -427,7 +434,7 @@ func TestDeployAgentConfig(t *testing.T) {
 		t.Fatalf("the agent refuses the ConfigMap's config: %v", diags)
 	}
 	if cfg.NodeName != "node-1" || !cfg.NodesFromAPI || cfg.Kube == nil || !cfg.Kube.InCluster || !cfg.Encrypt || !cfg.Enforce ||
-		cfg.MetricsAddress != a.Spec.MetricsAddress {
+		cfg.MetricsAddress != a.Spec.MetricsAddress || !cfg.CSR || cfg.CredentialsDir != e.CredentialsDir {
 		t.Errorf("config %+v", cfg)
 	}
 }

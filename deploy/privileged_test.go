@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rampartnet/rampart/api/v1alpha1"
+	"github.com/rampartnet/rampart/internal/agent"
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/kubetest"
 	"github.com/rampartnet/rampart/internal/netns"
@@ -76,6 +77,7 @@ status: {podIP: %s}
 	s.Nodes = []v1alpha1.NodeSpec{{Name: "node-b", Address: b.UnderlayAddr4.Addr().String(), PodCIDR: b.Subnet4().String()}}
 	s.ControlSocket = filepath.Join(dir, "agent.sock")
 	s.CNIConfDir = filepath.Join(dir, "net.d")
+	s.Encryption.Credentials, s.Encryption.CredentialsDir, s.Encryption.CertificateLifetime = agent.CredentialsFiles, "", ""
 	s.Encryption.CAFile, s.Encryption.CertFile, s.Encryption.KeyFile = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "node.crt"), filepath.Join(dir, "node.key")
 	text, err := yaml.Marshal(cfg)
 	if err != nil {

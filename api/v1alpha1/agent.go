@@ -83,12 +83,29 @@ type EncryptionSpec struct {
 	Enforce *bool `json:"enforce,omitempty"`
 	// Device is the TUN device of the datapath (default "rampart0").
 	Device string `json:"device,omitempty"`
+	// Credentials is where this node's IKE certificate comes from:
+	// "files" (the default: CAFile, CertFile and KeyFile below) or "csr":
+	// the agent makes its own key, asks for its certificate through a
+	// Kubernetes CertificateSigningRequest of signer rampart.dev/ipsec
+	// (which `rampart controller` approves and signs), trusts that
+	// signer's ClusterTrustBundle, and renews the certificate, with a new
+	// key, at about 2/3 of its lifetime. csr needs spec.policy.kubeconfig,
+	// authenticating with the agent pod's own token (in-cluster).
+	Credentials string `json:"credentials,omitempty"`
+	// CredentialsDir (credentials csr) keeps the key, the certificate and
+	// the trust anchors between restarts, readable by the agent only
+	// (default /var/lib/rampart/pki): a restart while the API server is
+	// away still has a certificate.
+	CredentialsDir string `json:"credentialsDir,omitempty"`
+	// CertificateLifetime (credentials csr) is the lifetime asked for
+	// (default "24h", at least "10m"); the signer may issue less.
+	CertificateLifetime string `json:"certificateLifetime,omitempty"`
 	// CAFile signs every node's certificate; CertFile (naming NodeName)
 	// and KeyFile are this node's. Key files must be readable by their
 	// owner only.
-	CAFile   string `json:"caFile"`
-	CertFile string `json:"certFile"`
-	KeyFile  string `json:"keyFile"`
+	CAFile   string `json:"caFile,omitempty"`
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
 	// ProposalsSpec: proposals and espProposals in strongSwan's syntax;
 	// default: the strong ones only.
 	ProposalsSpec `json:",inline"`

@@ -143,7 +143,8 @@ func validPeer() *v1alpha1.IPsecPeer {
 	return &v1alpha1.IPsecPeer{
 		ObjectMeta: metav1.ObjectMeta{Name: "branch-office"},
 		Spec: v1alpha1.IPsecPeerSpec{
-			Address: "203.0.113.10",
+			NodeName: "node-1",
+			Address:  "203.0.113.10",
 			TrafficSpec: v1alpha1.TrafficSpec{
 				Mode:          "tunnel",
 				LocalSubnets:  []string{"198.19.0.0/16"},
@@ -151,7 +152,7 @@ func validPeer() *v1alpha1.IPsecPeer {
 			},
 			IdentitiesSpec: v1alpha1.IdentitiesSpec{LocalID: "cluster.example.net", RemoteID: "gw.branch.example.net"},
 			Auth: v1alpha1.PeerAuth{PSK: &v1alpha1.SecretKeyReference{
-				SecretReference: v1alpha1.SecretReference{Name: "branch-office-psk", Namespace: "rampart-system"},
+				SecretReference: v1alpha1.SecretReference{Name: "branch-office-psk", Namespace: "rampart-secrets"},
 				Key:             "psk",
 			}},
 			Initiate:      true,
@@ -194,6 +195,10 @@ var invalidEncryptionConfigs = []invalidCase[v1alpha1.EncryptionConfig]{
 }
 
 var invalidPeers = []invalidCase[v1alpha1.IPsecPeer]{
+	{name: "no node", edit: func(p *v1alpha1.IPsecPeer) { p.Spec.NodeName = "" },
+		want: []problem{{"spec.nodeName", "must be a node name"}}},
+	{name: "node name with capitals", edit: func(p *v1alpha1.IPsecPeer) { p.Spec.NodeName = "Node_1" },
+		want: []problem{{"spec.nodeName", "must be a node name"}}},
 	{name: "psk and certificate", edit: func(p *v1alpha1.IPsecPeer) { p.Spec.Auth.Certificate = validCertAuth() },
 		want: []problem{{"spec.auth", "give one authentication method: psk and certificate are mutually exclusive"}}},
 	{name: "no authentication", edit: func(p *v1alpha1.IPsecPeer) { p.Spec.Auth.PSK = nil },

@@ -5,10 +5,11 @@ import (
 )
 
 // DefaultSecretNamespace is where a Secret reference points when it names
-// no namespace: the namespace Rampart is installed in. The references need
-// one because IPsecPeer is cluster-scoped, and the agent's RBAC should
-// allow reading Secrets there only.
-const DefaultSecretNamespace = "rampart-system"
+// no namespace, and the only namespace whose Secrets the agents may read
+// (as Cilium's agents read cilium-secrets): the IPsecPeers' keys and
+// certificates, and nothing else. Not rampart-system, which holds the
+// controller's CA key, that no agent must read.
+const DefaultSecretNamespace = "rampart-secrets"
 
 // IPsecPeer is a remote IPsec gateway outside the cluster (a site's VPN
 // router, a cloud VPN endpoint) and the traffic carried to it: IKEv2
@@ -50,6 +51,15 @@ type IPsecPeerSpec struct {
 	// is valid for the other. Address and port are two fields, not the
 	// Tunnel's endpoint "address[:port]", so that CEL's isIP can check the
 	// address and the printer column shows it bare.
+
+	// NodeName is the node whose agent holds the SAs with the gateway:
+	// its underlay address is this end of IKE and ESP (what the gateway
+	// names as its remote address), and its pods and itself reach
+	// remoteSubnets through them.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a node name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	NodeName string `json:"nodeName"`
 
 	// Address is the gateway's IP address: where IKE and ESP are sent.
 	// +required
@@ -128,10 +138,11 @@ type SecretReference struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="must be a Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	Name string `json:"name"`
-	// Namespace of the Secret; default "rampart-system".
+	// Namespace of the Secret; default "rampart-secrets", the only one
+	// whose Secrets the agents read.
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="must be a namespace name: lowercase letters, digits and '-', starting and ending with a letter or digit"
-	// +kubebuilder:default=rampart-system
+	// +kubebuilder:default=rampart-secrets
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }

@@ -97,6 +97,9 @@ the rules in force stay. When it stops, the rules stay in force.`,
 			if cfg, err = agent.ResolveEncryption(ctx, cfg); err != nil {
 				return err
 			}
+			if cfg, err = agent.ResolveCredentials(ctx, cfg, log); err != nil {
+				return err
+			}
 			return agent.New(cfg, log).Run(ctx)
 		},
 	}

@@ -56,6 +56,16 @@ type Agent struct {
 	kube    *cluster.Kube
 	loading string
 
+	// peersMu orders changes of the datapath's peers: the nodes (and
+	// the credentials they are keyed with) as they are in the datapath.
+	peersMu sync.Mutex
+	nodes   []Node
+	creds   *credentials
+	// peersKey says which nodes and gateways the datapath's peers were
+	// last set from; gw is what the agent knows of its IPsecPeers.
+	peersKey string
+	gw       gatewayState
+
 	mu     sync.Mutex
 	status PolicyStatus
 	stats  applyStats
@@ -85,6 +95,9 @@ type PolicyStatus struct {
 	// Error empty: the rules in force are of that view or a later one). A
 	// tool that writes to the API server waits until it reaches its write's.
 	SourceVersion string `json:"sourceVersion,omitempty"`
+	// Certificate is the node certificate in force, with credentials
+	// csr.
+	Certificate *CertificateStatus `json:"certificate,omitempty"`
 }
 
 // StatusPath is the file beside the control socket where the agent writes
@@ -133,31 +146,39 @@ func New(cfg *Config, log *slog.Logger) *Agent {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Agent{cfg: cfg, log: log}
+	return &Agent{cfg: cfg, log: log, nodes: cfg.Nodes, creds: &credentials{Chain: cfg.Certs, Key: cfg.Key, CAs: cfg.CAs}}
 }
 
 // tunnelConfig is the datapath's view of the node: one IKE-keyed peer per
 // other node.
 func (a *Agent) tunnelConfig() *datapath.Config {
 	c := a.cfg
-	self := []netip.Prefix{c.PodCIDR, netip.PrefixFrom(c.Address, 32)}
 	t := &datapath.Config{Name: c.NodeName, DeviceName: c.Device, LocalAddr: c.Address, Port: datapath.DefaultPort,
 		UnderlayMTU: datapath.DefaultUnderlayMTU,
 		IKE:         datapath.IKEOptions{Retransmit: datapath.DefaultIKERetransmit, Tries: datapath.DefaultIKETries}}
-	for _, n := range c.Nodes {
-		t.Peers = append(t.Peers, datapath.Peer{
-			Name: n.Name, Endpoint: netip.AddrPortFrom(n.Address, datapath.DefaultPort), Mode: esp.ModeTunnel,
-			LocalSubnets: self, RemoteSubnets: []netip.Prefix{n.PodCIDR, netip.PrefixFrom(n.Address, 32)},
-			IKE: &datapath.IKEPeer{
-				LocalID:  ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(c.NodeName)},
-				RemoteID: ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(n.Name)},
-				Certs:    c.Certs, Key: c.Key, CAs: c.CAs, IKEProposals: c.IKEProposals, ESPProposals: c.ESPProposals,
-				Initiate: c.NodeName < n.Name, StrictTS: true, RekeyTime: c.RekeyTime, ChildRekeyTime: c.ChildRekeyTime, DPDInterval: c.DPDPeriod,
-				ReplayWindow: c.ReplayWindow,
-			},
-		})
+	for _, n := range a.nodes {
+		t.Peers = append(t.Peers, a.nodePeer(n))
 	}
 	return t
+}
+
+// nodePeer is the datapath's peer for node n: its pod CIDR and address
+// behind an IKE SA authenticated by both nodes' certificates.
+func (a *Agent) nodePeer(n Node) datapath.Peer {
+	c := a.cfg
+	self := []netip.Prefix{c.PodCIDR, netip.PrefixFrom(c.Address, 32)}
+	cr := a.creds
+	return datapath.Peer{
+		Name: n.Name, Endpoint: netip.AddrPortFrom(n.Address, datapath.DefaultPort), Mode: esp.ModeTunnel,
+		LocalSubnets: self, RemoteSubnets: []netip.Prefix{n.PodCIDR, netip.PrefixFrom(n.Address, 32)},
+		IKE: &datapath.IKEPeer{
+			LocalID:  ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(c.NodeName)},
+			RemoteID: ikecrypto.Identity{Type: ikecrypto.IDFQDN, Data: []byte(n.Name)},
+			Certs:    cr.Chain, Key: cr.Key, CAs: cr.CAs, IKEProposals: c.IKEProposals, ESPProposals: c.ESPProposals,
+			Initiate: c.NodeName < n.Name, StrictTS: true, RekeyTime: c.RekeyTime, ChildRekeyTime: c.ChildRekeyTime, DPDInterval: c.DPDPeriod,
+			ReplayWindow: c.ReplayWindow,
+		},
+	}
 }
 
 // agentESPProposals: AES-256-GCM with extended sequence numbers (node
@@ -175,9 +196,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	if a.cfg.Encrypt && len(a.cfg.Nodes) > 0 {
+	// With an API server the datapath runs even without other nodes yet:
+	// they, and the IPsec gateways, are added to it as they come.
+	if a.cfg.Encrypt && (len(a.cfg.Nodes) > 0 || a.cfg.Kube != nil) {
 		var err error
-		if a.dev, err = datapath.New(a.tunnelConfig(), datapath.Options{Logger: a.log}); err != nil {
+		if a.dev, err = datapath.New(a.tunnelConfig(), datapath.Options{Logger: a.log, OnIKE: a.gw.onIKE}); err != nil {
 			return fmt.Errorf("agent: datapath: %w", err)
 		}
 		defer a.dev.Close()
@@ -188,6 +211,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			errc <- err
 		}()
 		go func() { errc <- a.dev.ServeControl(ctx, a.cfg.ControlSocket) }()
+	}
+	if a.cfg.Encrypt && a.cfg.CSR {
+		src, err := a.cfg.csrSource(a.log)
+		if err != nil {
+			return err
+		}
+		a.setCertificate(a.cfg.Certs[0], nil)
+		go func() { errc <- a.renewCredentials(ctx, src) }()
 	}
 	if a.cfg.MetricsAddress != "" {
 		// After the datapath, whose metrics it serves; before the

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rampartnet/rampart/api/v1alpha1"
+	"github.com/rampartnet/rampart/internal/certs"
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
@@ -36,10 +37,16 @@ type Config struct {
 	Encrypt, Enforce bool
 	Device           string
 	// This node's certificate chain (leaf first) and key, and the CA of
-	// every node's certificate.
+	// every node's certificate: read from the files, or (CSR) from
+	// CredentialsDir or the CSR API by ResolveCredentials.
 	Certs []*x509.Certificate
 	Key   crypto.Signer
 	CAs   []*x509.Certificate
+	// CSR: spec.encryption.credentials is csr; CredentialsDir and
+	// CertLifetime are its settings.
+	CSR            bool
+	CredentialsDir string
+	CertLifetime   time.Duration
 	// IKEProposals and ESPProposals, parsed, with the defaults filled in
 	// defaults), and the IKE timers.
 	IKEProposals, ESPProposals           []ikecrypto.Proposal
@@ -298,7 +305,7 @@ func (v *validator) agent(s *v1alpha1.AgentSpec) *Config {
 		}
 	}
 	slices.SortFunc(c.Nodes, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
-	v.encryption(&s.Encryption, c)
+	v.encryption(s, c)
 	switch {
 	case s.Policy.Kubeconfig != "" && len(s.Policy.Paths) > 0:
 		v.errorf("spec.policy.kubeconfig", "read either manifest paths or an API server, not both")
@@ -331,7 +338,17 @@ func fieldOf(name, self string, nodes []v1alpha1.NodeSpec, field string) string 
 	return "spec." + field
 }
 
-func (v *validator) encryption(s *v1alpha1.EncryptionSpec, c *Config) {
+// Where a node's certificate comes from (spec.encryption.credentials).
+const (
+	CredentialsFiles = "files"
+	CredentialsCSR   = "csr"
+	// DefaultCredentialsDir and DefaultCertLifetime are credentials csr's.
+	DefaultCredentialsDir = "/var/lib/rampart/pki"
+	DefaultCertLifetime   = 24 * time.Hour
+)
+
+func (v *validator) encryption(spec *v1alpha1.AgentSpec, c *Config) {
+	s := &spec.Encryption
 	switch s.Mode {
 	case "", "ipsec":
 		c.Encrypt = true
@@ -350,21 +367,45 @@ func (v *validator) encryption(s *v1alpha1.EncryptionSpec, c *Config) {
 		return
 	}
 	var err error
-	for _, f := range []struct {
+	files := []struct {
 		path, name string
 		do         func(string) error
 	}{
 		{"spec.encryption.certFile", s.CertFile, func(p string) (err error) { c.Certs, err = ikecrypto.ReadCertificates(p); return }},
 		{"spec.encryption.caFile", s.CAFile, func(p string) (err error) { c.CAs, err = ikecrypto.ReadCertificates(p); return }},
 		{"spec.encryption.keyFile", s.KeyFile, func(p string) (err error) { c.Key, err = ikecrypto.ReadPrivateKey(p); return }},
-	} {
-		if f.name == "" {
-			v.errorf(f.path, "required with encryption (mode ipsec)")
-			continue
+	}
+	switch s.Credentials {
+	case "", CredentialsFiles:
+		for _, f := range files {
+			if f.name == "" {
+				v.errorf(f.path, "required with encryption (mode ipsec) and credentials from files")
+				continue
+			}
+			if err = f.do(v.file(f.name)); err != nil {
+				v.errorf(f.path, "%v", err)
+			}
 		}
-		if err = f.do(v.file(f.name)); err != nil {
-			v.errorf(f.path, "%v", err)
+	case CredentialsCSR:
+		c.CSR = true
+		if spec.Policy.Kubeconfig == "" {
+			v.errorf("spec.encryption.credentials", "csr asks the API server for the certificate: it needs spec.policy.kubeconfig")
 		}
+		for _, f := range files {
+			if f.name != "" {
+				v.errorf(f.path, "credentials is csr: the certificate comes from the CSR API, not from a file")
+			}
+		}
+		c.CredentialsDir = DefaultCredentialsDir
+		if s.CredentialsDir != "" {
+			c.CredentialsDir = v.file(s.CredentialsDir)
+		}
+		c.CertLifetime = v.duration("spec.encryption.certificateLifetime", s.CertificateLifetime, DefaultCertLifetime, certs.MinLifetime)
+	default:
+		v.errorf("spec.encryption.credentials", "%q: want files or csr", s.Credentials)
+	}
+	if !c.CSR && (s.CredentialsDir != "" || s.CertificateLifetime != "") {
+		v.errorf("spec.encryption.credentials", "credentialsDir and certificateLifetime are settings of credentials csr")
 	}
 	// The certificate must name this node: peers check IDr against it.
 	if len(c.Certs) > 0 && c.NodeName != "" && !slices.Contains(c.Certs[0].DNSNames, c.NodeName) {

@@ -147,6 +147,36 @@ func TestLoadConfig(t *testing.T) {
 		}, want: "spec.policy.kubeconfig: read either manifest paths or an API server, not both"},
 		{name: "bad duration", edit: func(s string) string { return strings.Replace(s, "30m", "soon", 1) },
 			want: `spec.encryption.childRekeyTime: "soon" is not a duration`},
+		{name: "credentials through the CSR API", edit: func(s string) string {
+			s = strings.Replace(s, "paths: [manifests]", "kubeconfig: in-cluster", 1)
+			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem,", "{credentials: csr, credentialsDir: pki, certificateLifetime: 2h,", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if !c.CSR || c.CertLifetime != 2*time.Hour || !filepath.IsAbs(c.CredentialsDir) || c.Key != nil || len(c.Certs) != 0 {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{name: "credentials csr: defaults", edit: func(s string) string {
+			s = strings.Replace(s, "paths: [manifests]", "kubeconfig: in-cluster", 1)
+			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem,", "{credentials: csr,", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if c.CertLifetime != DefaultCertLifetime || c.CredentialsDir != DefaultCredentialsDir {
+				t.Errorf("config %+v", c)
+			}
+		}},
+		{name: "credentials csr without an API server", edit: func(s string) string {
+			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem,", "{credentials: csr,", 1)
+		}, want: "spec.encryption.credentials: csr asks the API server for the certificate: it needs spec.policy.kubeconfig", line: 13},
+		{name: "credentials csr and files", edit: func(s string) string {
+			s = strings.Replace(s, "paths: [manifests]", "kubeconfig: in-cluster", 1)
+			return strings.Replace(s, "{caFile: ca.pem,", "{credentials: csr, caFile: ca.pem,", 1)
+		}, want: "spec.encryption.certFile: credentials is csr: the certificate comes from the CSR API, not from a file"},
+		{name: "credentials csr: lifetime too short", edit: func(s string) string {
+			s = strings.Replace(s, "paths: [manifests]", "kubeconfig: in-cluster", 1)
+			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem,", "{credentials: csr, certificateLifetime: 5m,", 1)
+		}, want: `spec.encryption.certificateLifetime: "5m" is not a duration of at least 10m0s`},
+		{name: "unknown credentials", edit: func(s string) string {
+			return strings.Replace(s, "{caFile: ca.pem,", "{credentials: vault, caFile: ca.pem,", 1)
+		}, want: `spec.encryption.credentials: "vault": want files or csr`},
 		{name: "encryption off needs no credentials", edit: func(s string) string {
 			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem, childRekeyTime: 30m}", "{mode: \"off\"}", 1)
 		}, check: func(t *testing.T, c *Config) {

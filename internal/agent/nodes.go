@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rampartnet/rampart/api/v1alpha1"
+	"github.com/rampartnet/rampart/internal/datapath"
 )
 
 // ResolveNodes completes a Config whose nodes come from the API server
@@ -152,40 +153,49 @@ func (c *Config) kubeClient() (kubernetes.Interface, error) {
 	return client, nil
 }
 
-// nodeSet is what the datapath was built from: a change needs a restart.
+// nodeSet is the cluster's nodes, this one included, by name.
 func nodeSet(c *Config) []Node {
 	ns := append([]Node{{Name: c.NodeName, Address: c.Address, PodCIDR: c.PodCIDR}}, c.Nodes...)
-	slices.SortFunc(ns, func(a, b Node) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(ns, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
 	return ns
 }
 
-// watchCluster returns when the API server's nodes (with nodesFrom:
-// apiserver) or its EncryptionConfig differ from those the agent started
-// with, so that it restarts with them: the datapath's peers and
-// proposals are fixed at start (the guard and the persistent TUN device
-// keep pod traffic from leaking meanwhile). A change that does not
-// validate is reported and the running settings stay.
+// clusterPoll is how often the agent looks at the API server's nodes,
+// EncryptionConfig and IPsecPeers.
+const clusterPoll = 5 * time.Second
+
+// watchCluster keeps the datapath's peers equal to the API server's other
+// nodes (with nodesFrom: apiserver) and this node's IPsecPeers, peer by
+// peer: the tunnels that did not change are not touched. It returns, so
+// that the agent restarts, only when what every peer depends on changed:
+// this node's own address or pod CIDR, or the EncryptionConfig (the
+// guard and the persistent TUN device keep pod traffic from leaking
+// meanwhile). A change that does not validate is reported and the
+// running peers stay.
 func (a *Agent) watchCluster(ctx context.Context) error {
 	client, err := a.cfg.kubeClient()
 	if err != nil {
 		return err
 	}
-	want := nodeSet(a.cfg)
+	rc, _, err := a.cfg.Kube.RESTConfig()
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	self := Node{Name: a.cfg.NodeName, Address: a.cfg.Address, PodCIDR: a.cfg.PodCIDR}
 	encryption := a.cfg.Encryption
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(5 * time.Second):
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(clusterPoll):
+			}
 		}
+		nodes := a.currentNodes()
 		if a.cfg.NodesFromAPI {
 			list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 			if err != nil {
@@ -196,9 +206,11 @@ func (a *Agent) watchCluster(ctx context.Context) error {
 				a.log.Warn("the API server's nodes are not usable; keeping the current ones", "err", err)
 				continue
 			}
-			if got := nodeSet(nc); !slices.Equal(got, want) {
-				return fmt.Errorf("agent: the cluster's nodes changed (%d before, %d now): restarting to take them", len(want), len(got))
+			if now := (Node{Name: nc.NodeName, Address: nc.Address, PodCIDR: nc.PodCIDR}); now != self {
+				return fmt.Errorf("agent: this node's address or pod CIDR changed (%s %s, now %s %s): restarting to take them",
+					self.Address, self.PodCIDR, now.Address, now.PodCIDR)
 			}
+			nodes = nc.Nodes
 		}
 		ec, err := a.cfg.encryptionConfig(ctx)
 		if err != nil {
@@ -215,7 +227,70 @@ func (a *Agent) watchCluster(ctx context.Context) error {
 		if now != encryption {
 			return fmt.Errorf("agent: the encryption settings changed (%q, now %q): restarting to take them", encryption, now)
 		}
+		if a.dev == nil {
+			continue
+		}
+		gws, err := a.gateways(ctx, dyn, client)
+		if err != nil {
+			a.log.Warn("IPsecPeers not read; keeping the current ones", "err", err)
+			continue
+		}
+		if err := a.setPeers(nodes, gws); err != nil {
+			a.log.Error("peers not changed; the running ones stay", "err", err)
+			for _, g := range gws {
+				if g.err == nil {
+					g.err = err
+				}
+			}
+		}
+		a.reportGateways(ctx, dyn, gws)
 	}
+}
+
+// currentNodes is the nodes the datapath has as peers.
+func (a *Agent) currentNodes() []Node {
+	a.peersMu.Lock()
+	defer a.peersMu.Unlock()
+	return a.nodes
+}
+
+// setPeers makes the datapath's peers the nodes and the usable gateways,
+// if they differ from those it has. It is one datapath change: all of it,
+// or (on an error) none.
+func (a *Agent) setPeers(nodes []Node, gws []*gateway) error {
+	a.peersMu.Lock()
+	defer a.peersMu.Unlock()
+	var key strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&key, "node %s %s %s\n", n.Name, n.Address, n.PodCIDR)
+	}
+	var peers []datapath.Peer
+	for _, n := range nodes {
+		peers = append(peers, a.nodePeer(n))
+	}
+	for _, g := range gws {
+		if g.err != nil {
+			continue
+		}
+		fmt.Fprintf(&key, "gateway %s %s\n", g.obj.Name, g.key)
+		peers = append(peers, g.peer)
+	}
+	if key.String() == a.peersKey {
+		for _, p := range peers {
+			if p.IKE != nil {
+				clear(p.IKE.PSK)
+			}
+		}
+		return nil
+	}
+	if err := a.dev.SetPeers(peers); err != nil {
+		return err
+	}
+	if len(nodes) != len(a.nodes) {
+		a.log.Info("the cluster's nodes changed", "before", len(a.nodes), "now", len(nodes))
+	}
+	a.nodes, a.peersKey = nodes, key.String()
+	return nil
 }
 
 // encryptionConfigs is the resource of the cluster's EncryptionConfig.

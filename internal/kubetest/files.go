@@ -181,12 +181,30 @@ func writeKubeconfig(c *Cluster, users []User) error {
 		cfg.AuthInfos = append(cfg.AuthInfos, clientcmdv1.NamedAuthInfo{Name: n, AuthInfo: clientcmdv1.AuthInfo{Token: c.tokens[n]}})
 		cfg.Contexts = append(cfg.Contexts, clientcmdv1.NamedContext{Name: n, Context: clientcmdv1.Context{Cluster: "kubetest", AuthInfo: n}})
 	}
+	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
+	return writeConfig(c.Kubeconfig, cfg)
+}
+
+// WriteKubeconfig writes a kubeconfig file at path that presents token
+// (for example a service account's, bound to a pod by the TokenRequest
+// API, as a DaemonSet's agent has it) to the cluster.
+func (c *Cluster) WriteKubeconfig(path, token string) error {
+	return writeConfig(path, clientcmdv1.Config{
+		Kind:           "Config",
+		APIVersion:     "v1",
+		CurrentContext: "token",
+		Clusters:       []clientcmdv1.NamedCluster{{Name: "kubetest", Cluster: clientcmdv1.Cluster{Server: c.URL, CertificateAuthorityData: c.caPEM}}},
+		AuthInfos:      []clientcmdv1.NamedAuthInfo{{Name: "token", AuthInfo: clientcmdv1.AuthInfo{Token: token}}},
+		Contexts:       []clientcmdv1.NamedContext{{Name: "token", Context: clientcmdv1.Context{Cluster: "kubetest", AuthInfo: "token"}}},
+	})
+}
+
+func writeConfig(path string, cfg clientcmdv1.Config) error {
 	b, err := yaml.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("kubetest: kubeconfig: %w", err)
 	}
-	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, b, 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("kubetest: %w", err)
 	}
 	return nil
