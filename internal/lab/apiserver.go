@@ -33,11 +33,15 @@ import (
 // APIServerState is the lab's API server.
 type APIServerState struct {
 	URL string `json:"url"`
-	// Kubeconfig authenticates as the admin (the agents use it as well:
-	// this is a lab).
+	// Kubeconfig authenticates as the admin: the lab's own writes. The
+	// agents and the controller have their ServiceAccounts' tokens
+	// (identities.go).
 	Kubeconfig string `json:"kubeconfig"`
 	Etcd       Proc   `json:"etcd"`
 	Server     Proc   `json:"server"`
+	// Controller is `rampart controller`, which signs the nodes'
+	// certificates (identities.go).
+	Controller Proc `json:"controller"`
 }
 
 // generationAnnotation, on namespace default, is bumped after each change

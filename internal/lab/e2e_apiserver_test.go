@@ -14,6 +14,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/rampartnet/rampart/internal/agent"
 	"github.com/rampartnet/rampart/internal/kubetest"
 	"github.com/rampartnet/rampart/internal/netns"
 	"github.com/rampartnet/rampart/internal/policy"
@@ -66,6 +67,21 @@ func TestPrivilegedLabAPIServer(t *testing.T) {
 		return res
 	}
 	before := probeEqual("the lab's policies")
+
+	// The tunnels are keyed with certificates the agents got through the
+	// CSR API, signed by the controller, with the deploy/ identities.
+	for _, n := range st.Nodes {
+		as, err := agent.ReadStatus(agent.StatusPath(n.ControlSocket))
+		if err != nil || as.Certificate == nil || as.Certificate.Serial == "" || as.Certificate.Error != "" {
+			t.Errorf("node %s: the agent reports no certificate through the CSR API: %v %+v", n.Name, err, as.Certificate)
+		}
+		if _, err := os.Stat(filepath.Join(l.st.nodeDir(n.Name), "cert.pem")); err == nil {
+			t.Errorf("node %s: the lab issued a certificate file although the agent asks for its own", n.Name)
+		}
+	}
+	if !st.APIServer.Controller.alive() {
+		t.Error("the controller does not run")
+	}
 
 	// A policy through the API, as kubectl would create it: z's pods take
 	// nothing from outside z.
@@ -154,7 +170,7 @@ func TestPrivilegedLabAPIServer(t *testing.T) {
 	if err := Down(dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []Proc{st.APIServer.Server, st.APIServer.Etcd} {
+	for _, p := range []Proc{st.APIServer.Controller, st.APIServer.Server, st.APIServer.Etcd} {
 		if syscall.Kill(p.PID, 0) == nil {
 			if _, running := procStart(p.PID); running {
 				t.Errorf("process %d (%s) still runs after down", p.PID, p.Log)

@@ -291,12 +291,18 @@ func (l *Lab) makeNodes(ctx context.Context, plan *Plan, o Options) error {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
+		if st.APIServer != nil {
+			continue // the agent asks for its certificate (identities.go)
+		}
 		if err := ca.issue(n.Name, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")); err != nil {
 			return err
 		}
 	}
 	if st.APIServer != nil {
 		if err := l.createNodes(ctx); err != nil {
+			return err
+		}
+		if err := l.setupIdentities(ctx, ca); err != nil {
 			return err
 		}
 	}
@@ -356,10 +362,15 @@ spec:
   nodes:
 `, n.Name, n.Address, n.PodCIDR, ClusterCIDR, n.ControlSocket, filepath.Join(st.nodeDir(n.Name), "net.d"),
 		filepath.Join(st.nodeDir(n.Name), "cni"), caFile, filepath.Join(st.nodeDir(n.Name), "cert.pem"),
-		filepath.Join(st.nodeDir(n.Name), "key.pem"), policySource(st))
+		filepath.Join(st.nodeDir(n.Name), "key.pem"), policySource(st, n.Name))
 	if st.APIServer != nil {
-		// The other nodes are the API server's Node objects.
-		return []byte(strings.Replace(b.String(), "  nodes:\n", "  nodesFrom: apiserver\n", 1))
+		// The other nodes are the API server's Node objects, and the
+		// certificate comes through the CSR API, as in a DaemonSet.
+		text := strings.Replace(b.String(), "  nodes:\n", "  nodesFrom: apiserver\n", 1)
+		files := fmt.Sprintf("    caFile: %s\n    certFile: %s\n    keyFile: %s\n", caFile,
+			filepath.Join(st.nodeDir(n.Name), "cert.pem"), filepath.Join(st.nodeDir(n.Name), "key.pem"))
+		csr := fmt.Sprintf("    credentials: csr\n    credentialsDir: %s\n", filepath.Join(st.nodeDir(n.Name), "pki"))
+		return []byte(strings.Replace(text, files, csr, 1))
 	}
 	for _, o := range st.Nodes {
 		if o.Name != n.Name {
@@ -371,9 +382,9 @@ spec:
 
 // policySource is the agents' spec.policy: the lab's API server, or its
 // manifests directory.
-func policySource(st *State) string {
+func policySource(st *State, node string) string {
 	if st.APIServer != nil {
-		return "kubeconfig: " + st.APIServer.Kubeconfig
+		return "kubeconfig: " + agentKubeconfig(st, node)
 	}
 	return "paths: [" + st.manifestsDir() + "]"
 }
@@ -661,7 +672,7 @@ func down(st *State) error {
 		procs = append(procs, s.Proc)
 	}
 	if a := st.APIServer; a != nil {
-		procs = append(procs, a.Server, a.Etcd)
+		procs = append(procs, a.Controller, a.Server, a.Etcd)
 	}
 	for _, p := range procs {
 		p.signal(syscall.SIGTERM)

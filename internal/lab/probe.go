@@ -125,14 +125,22 @@ func (l *Lab) Probe(ctx context.Context, o ProbeOptions) (*ProbeResult, error) {
 		return nil, err
 	}
 	res := &ProbeResult{Probes: o.Probes, Why: map[int]string{}}
+	// Only the lab's pods are probed: with --apiserver the cluster also
+	// holds pods the lab did not wire (the agents' own, host network).
 	for _, e := range t.From {
-		res.From = append(res.From, e.Ref())
+		if l.st.pod(e.Ref()) != nil {
+			res.From = append(res.From, e.Ref())
+		}
 	}
 	for _, e := range t.To {
-		res.To = append(res.To, e.Ref())
+		if l.st.pod(e.Ref()) != nil {
+			res.To = append(res.To, e.Ref())
+		}
 	}
 	for _, row := range t.Rows() {
-		res.Rows = append(res.Rows, ProbeRow{ReachRow: row})
+		if l.st.pod(row.From) != nil && l.st.pod(row.To) != nil {
+			res.Rows = append(res.Rows, ProbeRow{ReachRow: row})
+		}
 	}
 	probes := map[string]policy.Probe{}
 	for _, pr := range o.Probes {
