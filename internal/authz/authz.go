@@ -385,7 +385,9 @@ func matchString(pattern, v string) bool {
 	return pattern == v
 }
 
-func matchFold(pattern, v string) bool { return matchString(strings.ToLower(pattern), strings.ToLower(v)) }
+func matchFold(pattern, v string) bool {
+	return matchString(strings.ToLower(pattern), strings.ToLower(v))
+}
 
 // Operation is what the request does: every field given must match.
 type Operation struct {

@@ -167,7 +167,11 @@ kind: AuthorizationPolicy
 metadata: {name: token, namespace: prod}
 spec:
   rules: [{when: [{key: "request.headers[x-token]", values: ["s3cr3t*"]}]}]
-`}, func() Request { r := req(world, search, "GET", "/"); r.HTTP.Header.Set("X-Token", "s3cr3t-1"); return r }(), true, "token rule 0"},
+`}, func() Request {
+			r := req(world, search, "GET", "/")
+			r.HTTP.Header.Set("X-Token", "s3cr3t-1")
+			return r
+		}(), true, "token rule 0"},
 		{"when header absent", []string{`apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: token, namespace: prod}
