@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -53,6 +54,7 @@ engine ("rampart reach") says.
   lab probe            connect every pod to every pod; exit 1 on any difference
   lab status           nodes, agents, tunnels, pods
   lab restart-agent N  SIGKILL a node's agent and start it again
+  lab http FROM TO     an HTTP request from one pod to another (L7 policy)
   lab down             remove everything the lab made, also after a crash
   lab demo DIR         up, probe, down in one command
 
@@ -72,7 +74,7 @@ Several labs can run at once under different --name values.` + exitCodesHelp,
 	cmd.PersistentFlags().StringVar(&f.name, "name", "lab", "the lab's name, the prefix of its namespaces")
 	cmd.PersistentFlags().StringVar(&f.state, "state", "", "the lab's state directory (default /run/rampart/lab/NAME)")
 	cmd.AddCommand(newLabUpCmd(f), newLabApplyCmd(f), newLabProbeCmd(f), newLabStatusCmd(f), newLabDownCmd(f),
-		newLabDemoCmd(f), newLabRestartAgentCmd(f), newLabServeCmd())
+		newLabDemoCmd(f), newLabRestartAgentCmd(f), newLabHTTPCmd(f), newLabServeCmd())
 	return cmd
 }
 
@@ -421,6 +423,50 @@ verdict engine.`,
 	}
 	u.register(cmd)
 	p.register(cmd)
+	return cmd
+}
+
+func newLabHTTPCmd(lf *labFlags) *cobra.Command {
+	var (
+		method, path string
+		port         int
+		timeout      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "http FROM TO [--method POST] [--path /api] [--port 80]",
+		Short: "Send an HTTP request from one lab pod to another, as the pod would",
+		Long: `http sends one HTTP/1.1 request from pod FROM (namespace/name) to pod
+TO's address, from inside FROM's network namespace, and prints the status,
+the L7 proxy's reason when it denied the request (x-rampart-denied), and
+the caller's address as TO saw it. Exit code 1 when the answer is not 2xx.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := lab.Open(lf.dir())
+			if err != nil {
+				return err
+			}
+			res, err := l.HTTP(cmd.Context(), args[0], args[1], port, method, path, timeout)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%s %s from %s: %d %s\n", method, res.URL, res.From, res.Status, http.StatusText(res.Status))
+			if res.Denied != "" {
+				fmt.Fprintf(w, "denied: %s\n", res.Denied)
+			}
+			if res.SeenFrom != "" {
+				fmt.Fprintf(w, "the server saw the caller as %s\n", res.SeenFrom)
+			}
+			if res.Status/100 != 2 {
+				return findings("%s %s: %d", method, res.URL, res.Status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&method, "method", "X", "GET", "HTTP method")
+	cmd.Flags().StringVar(&path, "path", "/", "request path")
+	cmd.Flags().IntVar(&port, "port", 80, "TO's port")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -188,9 +190,26 @@ func (s *server) serveTCP(ctx context.Context, l *net.TCPListener) {
 			defer c.Close()
 			stop := context.AfterFunc(ctx, func() { c.Close() })
 			defer stop()
+			// A client that speaks first with an HTTP request gets HTTP
+			// answers (the L7 proxy, and `lab http`); any other gets the
+			// greeting and the echo, after what it sent.
+			br := bufio.NewReader(c)
+			c.SetReadDeadline(time.Now().Add(httpSniff))
+			head, _ := br.Peek(len("OPTIONS "))
+			if isHTTP(head) {
+				c.SetDeadline(time.Now().Add(echoIdle))
+				s.serveHTTP(c, br)
+				return
+			}
 			c.SetDeadline(time.Now().Add(echoIdle))
 			if _, err := c.Write(s.greet); err != nil {
 				return
+			}
+			if n := br.Buffered(); n > 0 {
+				b, _ := br.Peek(n)
+				if _, err := c.Write(b); err != nil {
+					return
+				}
 			}
 			buf := make([]byte, 64<<10)
 			for {
@@ -206,6 +225,48 @@ func (s *server) serveTCP(ctx context.Context, l *net.TCPListener) {
 				}
 			}
 		}()
+	}
+}
+
+// httpSniff is how long a TCP responder waits for the client to speak
+// first before it greets: long enough for a request sent right after the
+// handshake, short enough that a probe that only connects never notices.
+const httpSniff = 50 * time.Millisecond
+
+// isHTTP reports whether b begins an HTTP/1.x request line (a method and a
+// space).
+func isHTTP(b []byte) bool {
+	for _, m := range []string{"GET ", "POST ", "PUT ", "DELETE ", "HEAD ", "PATCH ", "OPTIONS "} {
+		if len(b) >= len(m) && string(b[:len(m)]) == m || len(b) < len(m) && len(b) >= 4 && strings.HasPrefix(m, string(b)) {
+			return true
+		}
+	}
+	return false
+}
+
+// HTTPAnswerHeader carries, in every HTTP answer of a responder, the
+// caller's address as the responder saw it: the L7 proxy must keep it.
+const HTTPAnswerHeader = "X-Rampart-Lab-Remote"
+
+// serveHTTP answers HTTP/1.1 requests on c until the client closes: 200,
+// the pods' names, the method and path, and the caller's address (also in
+// HTTPAnswerHeader).
+func (s *server) serveHTTP(c net.Conn, br *bufio.Reader) {
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+		body := fmt.Sprintf("%s %s %s from %s\n", strings.TrimSuffix(string(s.greet), "\n"), req.Method, req.URL.Path, c.RemoteAddr())
+		resp := &http.Response{StatusCode: http.StatusOK, ProtoMajor: 1, ProtoMinor: 1, Request: req,
+			Header:        http.Header{"Content-Type": {"text/plain"}, HTTPAnswerHeader: {c.RemoteAddr().String()}},
+			ContentLength: int64(len(body)), Body: io.NopCloser(strings.NewReader(body)), Close: req.Close}
+		if err := resp.Write(c); err != nil || req.Close {
+			return
+		}
+		c.SetDeadline(time.Now().Add(echoIdle))
 	}
 }
 
