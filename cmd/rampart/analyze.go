@@ -22,7 +22,9 @@ func newAnalyzeCmd() *cobra.Command {
 ingress and egress are isolated; reachability by class of workloads; and
 findings: namespaces with no default deny, workloads reachable from every
 namespace, egress open to the internet, egress default deny that also blocks
-DNS, policies that select nothing and peers that match nothing. With
+DNS, policies that select nothing and peers that match nothing,
+NetworkPolicy rules that an admin-tier Deny makes dead, and domain names in
+cluster-wide policies (not enforced). With
 --compromised ns/name it adds the blast radius: everything reachable from
 that pod, transitively, with the path.
 

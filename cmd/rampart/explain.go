@@ -20,10 +20,15 @@ func newExplainCmd() *cobra.Command {
 		Use:   "explain [PATH...] --from NS/NAME|ADDRESS --to NS/NAME|ADDRESS --probe PORT/PROTOCOL",
 		Short: "Say whether one connection is allowed, and which rules decide it",
 		Long: `explain decides one connection and names what decided each side of it: the
-source's egress and the destination's ingress, each allowed or denied by a
-policy rule (with its file:line), by isolation with no matching rule, or by
-a built-in rule (a pod reaches itself and its own node; hostNetwork pods and
-addresses outside the cluster are not isolated).
+source's egress and the destination's ingress, each decided by a tier in
+order, as upstream evaluates them: the admin tier of cluster-wide policies
+(ClusterNetworkPolicy, AdminNetworkPolicy; the first matching rule by
+priority accepts, denies, or passes to the tiers below), NetworkPolicy (a
+rule allows, or isolation with no matching rule denies), the baseline tier
+(ClusterNetworkPolicy tier Baseline, BaselineAdminNetworkPolicy), then the
+default, which allows. Each rule is named with its file:line. Built-in rules
+come first: a pod reaches itself and its own node; hostNetwork pods and
+addresses outside the cluster are not isolated.
 
 Exit status 0 means explain ran, whether the connection is allowed or not.` + sourceHelp + exitCodesHelp,
 		Example: `  rampart explain examples/wordpress/hardened --from web/wordpress --to data/mysql --probe 3306/TCP
@@ -80,14 +85,24 @@ func writeExplainText(w io.Writer, q policy.Query, pr policy.Probe, r policy.Res
 		if d.Allowed {
 			state = "allowed"
 		}
-		fmt.Fprintf(w, "  %s at %s: %s (%s)\n", name, p, state, d.By)
+		by := d.By
+		if by == "admin" || by == "baseline" {
+			by += " tier"
+		}
+		fmt.Fprintf(w, "  %s at %s: %s (%s)\n", name, p, state, by)
+		if pass := d.PassedBy; pass != nil {
+			// The Pass came first: say so before what decided after it.
+			fmt.Fprintf(w, "    passed on by %s, %s%s\n", pass, pass.Path, at(pass.Pos))
+		}
 		fmt.Fprintf(w, "    %s\n", d.Reason)
+		if r := d.ClusterRule; r != nil {
+			fmt.Fprintf(w, "    - %s, %s%s\n", r, r.Path, at(r.Pos))
+		}
 		for _, rule := range d.Rules {
-			fmt.Fprintf(w, "    - %s, %s", rule, rule.Path)
-			if rule.Pos != "" {
-				fmt.Fprintf(w, " at %s", rule.Pos)
-			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "    - %s, %s%s\n", rule, rule.Path, at(rule.Pos))
+		}
+		for _, n := range d.Notes {
+			fmt.Fprintf(w, "    note: %s\n", n)
 		}
 	}
 	side("egress", q.From, r.Egress)
@@ -108,4 +123,12 @@ func writeExplainJSON(w io.Writer, q policy.Query, pr policy.Probe, r policy.Res
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// at is " at file:line", or nothing when the position is not known.
+func at(pos string) string {
+	if pos == "" {
+		return ""
+	}
+	return " at " + pos
 }

@@ -21,9 +21,14 @@ func newLintCmd() *cobra.Command {
 		Short: "Check manifests as the API server would, plus Rampart's warnings",
 		Long: `lint reads manifests and prints every error (what the API server would
 refuse: bad selectors, CIDRs, ports, protocols, unknown fields, a policy with
-the wrong apiVersion or kind) and every warning (policies that select nothing,
-peers that match nothing, rules that policyTypes makes dead), each with
-file:line, the field path, and how to fix it.
+the wrong apiVersion or kind; for ClusterNetworkPolicy, AdminNetworkPolicy and
+BaselineAdminNetworkPolicy what their CRDs check: tiers, priorities, one field
+per peer and port, port ranges, networks, domain names in Accept rules only)
+and every warning (policies that select nothing, peers that match nothing,
+rules that policyTypes makes dead, cluster-wide policies of one tier with the
+same priority, whose order upstream leaves undefined, domain names, which
+Rampart does not enforce), each with file:line, the field path, and how to
+fix it.
 
 Exit status 1 when there is an error (with --strict, also a warning).` + sourceHelp + exitCodesHelp,
 		Example: `  rampart lint examples/

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/rampartnet/rampart/internal/analyze"
 	"github.com/spf13/cobra"
 )
@@ -17,8 +19,11 @@ func newReachCmd() *cobra.Command {
 		Short: "Print who can reach whom, for every pair of pods and workloads",
 		Long: `reach reads manifests (files or directories, YAML or JSON) and prints, for
 every ordered pair of pods and workloads (a workload such as a Deployment
-counts as one endpoint named namespace/name) and every probe, whether
-NetworkPolicy allows the connection.
+counts as one endpoint named namespace/name) and every probe, whether the
+policies allow the connection: the cluster-wide tiers (ClusterNetworkPolicy,
+AdminNetworkPolicy, BaselineAdminNetworkPolicy) and NetworkPolicy, in
+upstream's order. Rules about domain names are noted on stderr: they are
+about traffic to those names, not between pods.
 
   -o table  one matrix per probe: sources down, destinations across,
             "." allowed, "X" blocked
@@ -43,6 +48,11 @@ NetworkPolicy allows the connection.
 			t, err := analyze.Reach(m, prs, from, to)
 			if err != nil {
 				return err
+			}
+			// Notes go to stderr, so that stdout stays one table or one
+			// JSON document.
+			for _, n := range t.Notes {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: %s\n", n)
 			}
 			if output == "json" {
 				return t.WriteJSON(cmd.OutOrStdout())

@@ -63,7 +63,9 @@ type Summary struct {
 	Endpoints  int `json:"endpoints"`
 	Namespaces int `json:"namespaces"`
 	Policies   int `json:"policies"`
-	Classes    int `json:"classes"`
+	// ClusterPolicies counts the cluster-wide policies of both tiers.
+	ClusterPolicies int `json:"clusterPolicies"`
+	Classes         int `json:"classes"`
 	// Probes are the ports asked about, as "80/TCP".
 	Probes []string `json:"probes"`
 	// ProbesGiven is true when the user chose the probes; then a
@@ -97,7 +99,14 @@ type Workload struct {
 	IngressPolicies []string `json:"ingressPolicies,omitempty"`
 	EgressIsolated  bool     `json:"egressIsolated"`
 	EgressPolicies  []string `json:"egressPolicies,omitempty"`
-	Pos             string   `json:"pos,omitempty"` // file:line of the manifest
+	// IngressClusterPolicies and EgressClusterPolicies are the cluster-wide
+	// policies ("ClusterNetworkPolicy name") that select the endpoint and
+	// have rules in that direction, in the order they are evaluated (the
+	// Admin tier first). They decide before NetworkPolicy (the Admin tier)
+	// or for what no NetworkPolicy isolates (the Baseline tier).
+	IngressClusterPolicies []string `json:"ingressClusterPolicies,omitempty"`
+	EgressClusterPolicies  []string `json:"egressClusterPolicies,omitempty"`
+	Pos                    string   `json:"pos,omitempty"` // file:line of the manifest
 }
 
 // ClassReach is the reachability of one class: endpoints that every policy
@@ -160,11 +169,12 @@ func Analyze(m *policy.Model, opt Options) (*Report, error) {
 
 	r := &Report{a: a}
 	r.Summary = Summary{
-		Endpoints:   len(m.Endpoints),
-		Namespaces:  len(m.Namespaces),
-		Policies:    len(m.Policies),
-		Classes:     a.n,
-		ProbesGiven: a.explicit,
+		Endpoints:       len(m.Endpoints),
+		Namespaces:      len(m.Namespaces),
+		Policies:        len(m.Policies),
+		ClusterPolicies: len(m.ClusterPolicies),
+		Classes:         a.n,
+		ProbesGiven:     a.explicit,
 	}
 	for _, p := range probes {
 		r.Summary.Probes = append(r.Summary.Probes, p.String())
@@ -263,9 +273,12 @@ type analysis struct {
 	nsOf      []int   // class → index in nsNames
 	nsClasses [][]int // namespace index → its classes
 
-	isoIngress, isoEgress [][]string // class → policies isolating it
-	nsReach               []bitset   // namespace → classes some pod of it reaches
-	dns                   []*policy.Endpoint
+	isoIngress, isoEgress [][]string // class → NetworkPolicies isolating it
+	// cpIngress, cpEgress: class → cluster-wide policies selecting it with
+	// rules in that direction.
+	cpIngress, cpEgress [][]string
+	nsReach             []bitset // namespace → classes some pod of it reaches
+	dns                 []*policy.Endpoint
 }
 
 // probeRows keeps, for one probe, the allowed pairs whose destination takes
@@ -309,10 +322,18 @@ func newAnalysis(m *policy.Model, probes []policy.Probe, explicit bool) *analysi
 	}
 	a.isoIngress = make([][]string, a.n)
 	a.isoEgress = make([][]string, a.n)
+	a.cpIngress = make([][]string, a.n)
+	a.cpEgress = make([][]string, a.n)
 	for i, c := range a.classes {
 		rep := c.Rep()
 		if rep.HostNetwork {
-			continue // NetworkPolicy does not isolate the host network
+			continue // no policy isolates the host network
+		}
+		for _, p := range m.ClusterPoliciesOf(rep, policy.Ingress) {
+			a.cpIngress[i] = append(a.cpIngress[i], p.Ref())
+		}
+		for _, p := range m.ClusterPoliciesOf(rep, policy.Egress) {
+			a.cpEgress[i] = append(a.cpEgress[i], p.Ref())
 		}
 		for _, p := range m.PoliciesIn(c.Namespace) {
 			if !p.Selects(rep) {
@@ -482,6 +503,7 @@ func (a *analysis) workloads() []Workload {
 			HostNetwork:     e.HostNetwork,
 			IngressIsolated: len(a.isoIngress[c]) > 0, IngressPolicies: a.isoIngress[c],
 			EgressIsolated: len(a.isoEgress[c]) > 0, EgressPolicies: a.isoEgress[c],
+			IngressClusterPolicies: a.cpIngress[c], EgressClusterPolicies: a.cpEgress[c],
 		}
 		w.Pos = endpointPos(e)
 		out = append(out, w)

@@ -25,6 +25,9 @@ type world struct {
 	namespaces map[string]string // name → "k=v,k=v"
 	pods       []tpod
 	policies   []string
+	// cluster are manifests of cluster-wide policies, apiVersion and kind
+	// included, read from c<i>.yaml.
+	cluster []string
 }
 
 type tpod struct {
@@ -96,6 +99,12 @@ func (w world) snapshot(t testing.TB) *cluster.Snapshot {
 			t.Fatalf("policy %d does not parse: %v\n%s", i, err, doc)
 		}
 		s.NetworkPolicies = append(s.NetworkPolicies, np)
+	}
+	for i, doc := range w.cluster {
+		cluster.LoadBytes(fmt.Sprintf("c%d.yaml", i), []byte(doc), s)
+	}
+	if cluster.HasErrors(s.Diagnostics) {
+		t.Fatalf("cluster-wide policies: %v", s.Diagnostics)
 	}
 	return s
 }
@@ -990,6 +999,7 @@ func TestDeterministic(t *testing.T) {
 	}{
 		{"shop", func() *policy.Model { return shopWorld.model(t) }, Options{Compromised: "web/wordpress-1"}},
 		{"generated", func() *policy.Model { return genModel(7, 600, 30, 150) }, Options{Compromised: "middle"}},
+		{"generated with tiers", func() *policy.Model { return genModelTiers(7, 600, 30, 150) }, Options{Compromised: "middle"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.model()
@@ -1018,6 +1028,8 @@ func TestReachAgreesWithVerdict(t *testing.T) {
 		{"shop", shopWorld.model(t)},
 		{"exposure", exposureWorld.model(t)},
 		{"generated", genModel(11, 160, 12, 70)},
+		{"generated with tiers", genModelTiers(11, 160, 12, 70)},
+		{"random with cluster-wide policies", randomModel(t, 3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.m

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"net/netip"
+
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/policy"
 	corev1 "k8s.io/api/core/v1"
@@ -44,6 +46,12 @@ const (
 	KindPolicySelectsNothing        = "policy-selects-nothing"
 	KindPeerMatchesNothing          = "peer-matches-nothing"
 	KindBlastRadius                 = "blast-radius"
+	// KindOverriddenByAdmin: a NetworkPolicy rule whose every allowed
+	// connection an Admin tier Deny decides first.
+	KindOverriddenByAdmin = "netpol-rule-overridden-by-admin-deny"
+	// KindDomainNamesNotEnforced: a cluster-wide rule with domain names,
+	// which Rampart neither resolves nor enforces.
+	KindDomainNamesNotEnforced = "domain-names-not-enforced"
 )
 
 var kindOrder = map[string]int{
@@ -55,6 +63,8 @@ var kindOrder = map[string]int{
 	KindEgressOpenToInternet:        5,
 	KindPolicySelectsNothing:        6,
 	KindPeerMatchesNothing:          7,
+	KindOverriddenByAdmin:           8,
+	KindDomainNamesNotEnforced:      9,
 }
 
 // Subject kinds.
@@ -62,6 +72,8 @@ const (
 	SubjectEndpoint  = "endpoint"
 	SubjectNamespace = "namespace"
 	SubjectPolicy    = "policy"
+	// SubjectClusterPolicy is a cluster-wide policy, "Kind name".
+	SubjectClusterPolicy = "cluster-policy"
 )
 
 // Finding is one problem of the segmentation, with how to fix it.
@@ -114,6 +126,8 @@ func (a *analysis) findings() []Finding {
 	fs = append(fs, a.internetFindings()...)
 	fs = append(fs, a.dnsFindings()...)
 	fs = append(fs, a.selectorFindings()...)
+	fs = append(fs, a.overriddenFindings()...)
+	fs = append(fs, a.domainNameFindings()...)
 	return fs
 }
 
@@ -279,6 +293,13 @@ func (a *analysis) exposureFindings() []Finding {
 			f.hintKind = "host-network"
 			f.Hint = "run it without hostNetwork unless it needs the node's network; " +
 				"otherwise restrict access with the node's firewall"
+		case len(a.isoIngress[d]) == 0 && len(a.cpIngress[d]) > 0:
+			f.Severity = Medium
+			f.Message = what + ": no NetworkPolicy isolates its ingress, and the cluster-wide policies that select it (" +
+				joinLimit(a.cpIngress[d], 3) + ") let every namespace in"
+			f.hintKind = "narrow-cluster-ingress"
+			f.Hint = "if that is not on purpose, isolate it with a NetworkPolicy that admits only its clients, or ask " +
+				"the cluster administrator for a Baseline tier rule that denies the namespaces it does not serve"
 		case len(a.isoIngress[d]) == 0:
 			f.Message = what + ": no policy isolates its ingress"
 			f.hintKind = "isolate-ingress"
@@ -315,9 +336,18 @@ type internetOpening struct {
 // open, low when only some are.
 func (a *analysis) internetFindings() []Finding {
 	var fs []Finding
+	internet, internetOK := a.internetAddr()
 	for d, c := range a.classes {
 		rep := c.Rep()
 		f := Finding{Kind: KindEgressOpenToInternet}
+		if len(a.cpEgress[d]) > 0 {
+			// Cluster-wide rules decide before and after NetworkPolicy,
+			// by priority and with Deny and Pass: ask the verdict engine.
+			if internetOK {
+				fs = append(fs, a.internetByVerdict(c, internet)...)
+			}
+			continue
+		}
 		if len(a.isoEgress[d]) == 0 {
 			f.Severity = Medium
 			if rep.HostNetwork {
@@ -388,6 +418,97 @@ func (a *analysis) internetFindings() []Finding {
 	return fs
 }
 
+// internetProbes are what internetByVerdict asks about, with the
+// analysis's probes.
+var internetProbes = []policy.Probe{
+	{Port: 443, Protocol: corev1.ProtocolTCP}, {Port: 80, Protocol: corev1.ProtocolTCP}, {Port: 53, Protocol: corev1.ProtocolUDP},
+}
+
+// internetAddr is an address that stands for the internet: one that no
+// ipBlock or network of the model narrower than /0 contains, so that only
+// rules open to every address reach it. There is none when the model's
+// blocks cover all the candidates.
+func (a *analysis) internetAddr() (policy.Party, bool) {
+	var prefixes []netip.Prefix
+	for _, p := range a.m.Policies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				for _, pe := range r.Peers {
+					if pe.IPBlock != nil && pe.IPBlock.CIDR.Bits() > 0 {
+						prefixes = append(prefixes, pe.IPBlock.CIDR)
+					}
+				}
+			}
+		}
+	}
+	for _, p := range a.m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				for _, pe := range r.Peers {
+					for _, n := range pe.Networks {
+						if n.Bits() > 0 {
+							prefixes = append(prefixes, n)
+						}
+					}
+				}
+			}
+		}
+	}
+next:
+	for _, cand := range []string{"203.0.113.77", "198.51.100.77", "192.0.2.77", "100.64.0.77", "8.8.8.8"} {
+		addr := netip.MustParseAddr(cand)
+		for _, p := range prefixes {
+			if p.Contains(addr) {
+				continue next
+			}
+		}
+		if pa, err := a.m.Party(cand); err == nil && pa.Endpoint == nil && pa.Node == nil {
+			return pa, true
+		}
+	}
+	return policy.Party{}, false
+}
+
+// internetByVerdict is the internet finding of a class that cluster-wide
+// policies govern: the verdict engine decides its egress to an address of
+// the internet on the analysis's probes and a few common ones.
+func (a *analysis) internetByVerdict(c *policy.Class, internet policy.Party) []Finding {
+	rep := c.Rep()
+	seen := map[policy.Probe]bool{}
+	var open, closed []string
+	var last policy.Decision
+	for _, pr := range append(append([]policy.Probe(nil), internetProbes...), a.probes...) {
+		if pr.Name != "" || seen[pr] {
+			continue
+		}
+		seen[pr] = true
+		v := a.m.Verdict(pr.Query(policy.Party{Endpoint: rep}, internet))
+		if v.Egress.Allowed {
+			open = append(open, pr.String())
+			last = v.Egress
+		} else {
+			closed = append(closed, pr.String())
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	f := Finding{Kind: KindEgressOpenToInternet, Severity: Low, hintKind: "narrow-cluster-egress"}
+	on := "on " + joinLimit(open, 6)
+	if len(closed) == 0 {
+		f.Severity = Medium
+		on = "on every port probed (" + joinLimit(open, 6) + ")"
+	}
+	f.Message = fmt.Sprintf("egress to the internet (%s) %s: %s", internet, on, last.Reason)
+	if r := last.ClusterRule; r != nil {
+		f.Pos, f.Path = r.Pos, r.Path
+	}
+	f.Hint = "end the egress rules of the cluster-wide policies that select it with a Deny of the networks it " +
+		"must not reach (a Pass for pod traffic first, if pods must stay reachable), or isolate its egress with a " +
+		"NetworkPolicy where the tiers pass it on"
+	return endpointFindings(c, f)
+}
+
 // Addresses that stand for the outside world in checks (RFC 5737).
 const externalResolver = "198.51.100.53" // TEST-NET-2: a resolver outside the cluster
 
@@ -447,7 +568,7 @@ func (a *analysis) dnsFindings() []Finding {
 	}
 	var fs []Finding
 	for d, c := range a.classes {
-		if len(a.isoEgress[d]) == 0 {
+		if len(a.isoEgress[d]) == 0 && len(a.cpEgress[d]) == 0 {
 			continue
 		}
 		rep := c.Rep()
@@ -472,7 +593,18 @@ func (a *analysis) dnsFindings() []Finding {
 			continue
 		}
 		f := Finding{Kind: KindEgressBlocksDNS, Severity: High}
-		if !denied.Egress.Allowed {
+		switch {
+		case !denied.Egress.Allowed && denied.Egress.ClusterRule != nil:
+			r := denied.Egress.ClusterRule
+			f.Message = fmt.Sprintf("the %s denies DNS (53/UDP) to %s: name lookups fail", r, to)
+			f.Pos, f.Path = r.Pos, r.Path
+			f.hintKind = "dns-cluster-egress"
+			f.Hint = "put a rule that accepts DNS before it in " + r.Policy + ", e.g.\n" +
+				"- name: allow-dns\n  action: Accept\n  to:\n  - pods:\n" +
+				"      namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}\n" +
+				"      podSelector: {matchLabels: {k8s-app: kube-dns}}\n" +
+				"  protocols: [{udp: {destinationPort: {number: 53}}}, {tcp: {destinationPort: {number: 53}}}]"
+		case !denied.Egress.Allowed:
 			f.Message = fmt.Sprintf("egress-isolated, and no egress rule of its policies allows DNS (53/UDP) to %s: "+
 				"name lookups fail", to)
 			f.hintKind = "dns-egress"
@@ -480,14 +612,193 @@ func (a *analysis) dnsFindings() []Finding {
 				"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" +
 				"metadata: {name: allow-dns, namespace: " + c.Namespace + "}\n" +
 				"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n" + a.dnsRuleYAML("  ")
-		} else {
-			f.Message = fmt.Sprintf("egress-isolated, and the ingress of %s (isolated by %s) does not admit it "+
-				"on DNS (53/UDP): name lookups fail", to, joinLimit(denied.Ingress.IsolatedBy, 3))
+		case denied.Ingress.ClusterRule != nil:
+			r := denied.Ingress.ClusterRule
+			f.Message = fmt.Sprintf("the ingress of %s denies it DNS (53/UDP), by the %s: name lookups fail", to, r)
+			f.Pos, f.Path = r.Pos, r.Path
+			f.hintKind = "dns-cluster-ingress"
+			f.Hint = "accept DNS from every namespace before that rule in " + r.Policy
+		default:
+			prefix := "egress-isolated, and the"
+			if len(a.isoEgress[d]) == 0 {
+				prefix = "the"
+			}
+			f.Message = fmt.Sprintf("%s ingress of %s (isolated by %s) does not admit it "+
+				"on DNS (53/UDP): name lookups fail", prefix, to, joinLimit(denied.Ingress.IsolatedBy, 3))
 			f.hintKind = "dns-ingress"
 			f.Hint = fmt.Sprintf("admit DNS from every namespace in the ingress policies of %s:\n"+
 				"ingress:\n- from: [{namespaceSelector: {}}]\n  ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]", to)
 		}
 		fs = append(fs, endpointFindings(c, f)...)
+	}
+	return fs
+}
+
+// netpol-rule-overridden-by-admin-deny: a NetworkPolicy rule whose every
+// connection, on the probes analyzed, the Admin tier denies before
+// NetworkPolicy is asked: the namespace owner's allow is dead. Only rules
+// whose peers are all selectors are judged (an ipBlock or a rule without
+// peers also allows addresses outside the cluster, which the classes do
+// not enumerate), and only rules that allow something at all (the others
+// are peer-matches-nothing). The verdict engine decides each connection.
+func (a *analysis) overriddenFindings() []Finding {
+	deny := false
+	for _, p := range a.m.AdminPolicies() {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				deny = deny || r.Action == policy.ActionDeny
+			}
+		}
+	}
+	if !deny {
+		return nil
+	}
+	var fs []Finding
+	for _, p := range a.m.Policies {
+		var subjects []int
+		for c, cl := range a.classes {
+			if !cl.Rep().HostNetwork && p.Selects(cl.Rep()) {
+				subjects = append(subjects, c)
+			}
+		}
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			if !p.Isolates(d) {
+				continue
+			}
+			for _, r := range p.Rules(d) {
+				if f, ok := a.overridden(p, d, &r, subjects); ok {
+					fs = append(fs, f)
+				}
+			}
+		}
+	}
+	return fs
+}
+
+// overridden judges one rule; see overriddenFindings.
+func (a *analysis) overridden(p *policy.Policy, d policy.Direction, r *policy.Rule, subjects []int) (Finding, bool) {
+	if r.AllPeers || len(subjects) == 0 {
+		return Finding{}, false
+	}
+	for _, pe := range r.Peers {
+		if pe.IPBlock != nil {
+			return Finding{}, false
+		}
+	}
+	var peers []int
+	for c, cl := range a.classes {
+		for i := range r.Peers {
+			if r.Peers[i].MatchesEndpoint(p.Namespace, cl.Rep()) {
+				peers = append(peers, c)
+				break
+			}
+		}
+	}
+	by := map[string]*policy.ClusterRuleRef{}
+	var order []string
+	allowed := 0
+	for _, s := range subjects {
+		for _, x := range peers {
+			if s == x && len(a.classes[s].Members) < 2 {
+				continue // a pod and itself: loopback, not policy
+			}
+			subject, peer := a.classes[s].Rep(), a.classes[x].Rep()
+			src, dst := subject, peer
+			if d == policy.Ingress {
+				src, dst = peer, subject
+			}
+			for _, pr := range a.probes {
+				num, ok := resolveProbe(pr, dst)
+				if !ok || !ruleAllowsPort(r, dst, num, pr.Protocol) {
+					continue
+				}
+				allowed++
+				v := a.m.Verdict(pr.Query(policy.Party{Endpoint: src}, policy.Party{Endpoint: dst}))
+				dec := v.Egress
+				if d == policy.Ingress {
+					dec = v.Ingress
+				}
+				if dec.By != "admin" || dec.Allowed {
+					return Finding{}, false
+				}
+				if k := dec.ClusterRule.String(); by[k] == nil {
+					by[k] = dec.ClusterRule
+					order = append(order, k)
+				}
+			}
+		}
+	}
+	if allowed == 0 {
+		return Finding{}, false
+	}
+	path := fmt.Sprintf("spec.%s[%d]", d, r.Index)
+	var rules []string
+	for _, k := range order {
+		ref := by[k]
+		rules = append(rules, fmt.Sprintf("%s (%s)", ref, ref.Pos))
+	}
+	return Finding{
+		Kind: KindOverriddenByAdmin, Severity: Low, hintKind: "overridden-by-admin",
+		Subject: p.Ref(), SubjectKind: SubjectPolicy, Namespace: p.Namespace,
+		Path: path, Pos: policyPos(p, path),
+		Message: fmt.Sprintf("%s: every connection this rule allows (on the probes analyzed) is denied first by the %s: "+
+			"the rule has no effect", path, joinLimit(rules, 2)),
+		Hint: "remove the rule, or ask the cluster administrator for an Accept or a Pass before that Deny in the Admin " +
+			"tier: the Admin tier decides before any NetworkPolicy",
+	}, true
+}
+
+// resolveProbe is the port number a probe means at destination e.
+func resolveProbe(pr policy.Probe, e *policy.Endpoint) (int32, bool) {
+	if pr.Name == "" {
+		return pr.Port, true
+	}
+	for _, cp := range e.Ports {
+		if cp.Name == pr.Name && cp.Protocol == pr.Protocol {
+			return cp.Port, true
+		}
+	}
+	return 0, false
+}
+
+func ruleAllowsPort(r *policy.Rule, dst *policy.Endpoint, num int32, proto corev1.Protocol) bool {
+	if r.AllPorts {
+		return true
+	}
+	for i := range r.Ports {
+		if r.Ports[i].Matches(dst, num, proto) {
+			return true
+		}
+	}
+	return false
+}
+
+// domain-names-not-enforced: a rule of a cluster-wide policy with domain
+// names. Nothing in Rampart resolves names: the analysis, the verdict
+// engine and the node agents take such a peer to match no address, which
+// never allows more than the policy says (upstream allows domain names in
+// Accept rules only), but denies that traffic where a later rule denies.
+func (a *analysis) domainNameFindings() []Finding {
+	var fs []Finding
+	for _, p := range a.m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				for _, pe := range r.Peers {
+					if len(pe.DomainNames) == 0 {
+						continue
+					}
+					path := p.PeerPath(d, r.Index, pe.Index)
+					fs = append(fs, Finding{
+						Kind: KindDomainNamesNotEnforced, Severity: Info, hintKind: "domain-names",
+						Subject: p.Ref(), SubjectKind: SubjectClusterPolicy, Path: path, Pos: pos(p.Origin(), path),
+						Message: fmt.Sprintf("%s: %s rule %d accepts traffic to %s: Rampart does not resolve domain names, "+
+							"so it takes this peer to match no address, here and on the nodes: that traffic is decided by "+
+							"the rules after it", path, d, r.Index+1, strings.Join(pe.DomainNames, ", ")),
+						Hint: "if the names' addresses are stable, add them as a networks peer of the same rule",
+					})
+				}
+			}
+		}
 	}
 	return fs
 }

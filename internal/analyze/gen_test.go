@@ -10,6 +10,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	npav1alpha2 "sigs.k8s.io/network-policy-api/apis/v1alpha2"
 )
 
 // genModel generates a synthetic cluster of realistic shape, the same for
@@ -27,6 +28,22 @@ import (
 //     ipBlocks (the internet but the private ranges on 443, or a private
 //     database range).
 func genModel(seed int64, pods, namespaces, policies int) *policy.Model {
+	m, _ := policy.NewModel(genSnapshot(seed, pods, namespaces, policies, false))
+	return m
+}
+
+// genModelTiers is genModel with the guardrails a cluster administrator
+// adds in cluster-wide policy: in the Admin tier, every namespace but
+// kube-system may query CoreDNS and reach nothing else of kube-system; in
+// the Baseline tier, the namespaces of each of a few teams accept
+// connections from that team only, and the production namespaces are
+// denied egress to the internet but for 443, with a Pass for pod traffic.
+func genModelTiers(seed int64, pods, namespaces, policies int) *policy.Model {
+	m, _ := policy.NewModel(genSnapshot(seed, pods, namespaces, policies, true))
+	return m
+}
+
+func genSnapshot(seed int64, pods, namespaces, policies int, tiers bool) *cluster.Snapshot {
 	rng := rand.New(rand.NewSource(seed))
 	s := &cluster.Snapshot{}
 	type profile struct {
@@ -208,6 +225,63 @@ func genModel(seed int64, pods, namespaces, policies int) *policy.Model {
 				}})
 		}
 	}
-	m, _ := policy.NewModel(s)
-	return m
+	if tiers {
+		addGuardrails(s, rng, teams)
+	}
+	return s
+}
+
+// addGuardrails adds genModelTiers' cluster-wide policies.
+func addGuardrails(s *cluster.Snapshot, rng *rand.Rand, teams int) {
+	sel := func(kv ...string) *metav1.LabelSelector {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return &metav1.LabelSelector{MatchLabels: m}
+	}
+	cnp := func(name string, tier npav1alpha2.Tier, priority int32, subject *metav1.LabelSelector) *cluster.ClusterNetworkPolicy {
+		p := &cluster.ClusterNetworkPolicy{Origin: cluster.NewOrigin("gen-tiers.yaml", nil)}
+		p.Name, p.Spec.Tier, p.Spec.Priority = name, tier, priority
+		p.Spec.Subject.Namespaces = subject
+		s.ClusterNetworkPolicies = append(s.ClusterNetworkPolicies, p)
+		return p
+	}
+	port := func(proto corev1.Protocol, n int32) npav1alpha2.ClusterNetworkPolicyProtocol {
+		dp := &npav1alpha2.Port{Number: n}
+		if proto == corev1.ProtocolUDP {
+			return npav1alpha2.ClusterNetworkPolicyProtocol{UDP: &npav1alpha2.ClusterNetworkPolicyProtocolUDP{DestinationPort: dp}}
+		}
+		return npav1alpha2.ClusterNetworkPolicyProtocol{TCP: &npav1alpha2.ClusterNetworkPolicyProtocolTCP{DestinationPort: dp}}
+	}
+	ks := cnp("protect-kube-system", npav1alpha2.AdminTier, 10, &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system"}}}})
+	ks.Spec.Egress = []npav1alpha2.ClusterNetworkPolicyEgressRule{
+		{Name: "dns", Action: npav1alpha2.ClusterNetworkPolicyRuleActionAccept,
+			To: []npav1alpha2.ClusterNetworkPolicyEgressPeer{{Pods: &npav1alpha2.NamespacedPod{
+				NamespaceSelector: *sel("kubernetes.io/metadata.name", "kube-system"), PodSelector: *sel("k8s-app", "kube-dns")}}},
+			Protocols: []npav1alpha2.ClusterNetworkPolicyProtocol{port(corev1.ProtocolUDP, 53), port(corev1.ProtocolTCP, 53)}},
+		{Name: "rest", Action: npav1alpha2.ClusterNetworkPolicyRuleActionDeny,
+			To: []npav1alpha2.ClusterNetworkPolicyEgressPeer{{Namespaces: sel("kubernetes.io/metadata.name", "kube-system")}}},
+	}
+	for i, t := range rng.Perm(teams)[:min(5, teams)] {
+		team := fmt.Sprintf("team-%02d", t)
+		p := cnp("isolate-"+team, npav1alpha2.BaselineTier, int32(100+i), sel("team", team))
+		p.Spec.Ingress = []npav1alpha2.ClusterNetworkPolicyIngressRule{
+			{Action: npav1alpha2.ClusterNetworkPolicyRuleActionAccept,
+				From: []npav1alpha2.ClusterNetworkPolicyIngressPeer{{Namespaces: sel("team", team)}}},
+			{Action: npav1alpha2.ClusterNetworkPolicyRuleActionDeny,
+				From: []npav1alpha2.ClusterNetworkPolicyIngressPeer{{Namespaces: &metav1.LabelSelector{}}}},
+		}
+	}
+	prod := cnp("prod-egress", npav1alpha2.BaselineTier, 50, sel("env", "prod"))
+	prod.Spec.Egress = []npav1alpha2.ClusterNetworkPolicyEgressRule{
+		{Action: npav1alpha2.ClusterNetworkPolicyRuleActionPass,
+			To: []npav1alpha2.ClusterNetworkPolicyEgressPeer{{Namespaces: &metav1.LabelSelector{}}}},
+		{Action: npav1alpha2.ClusterNetworkPolicyRuleActionAccept,
+			To:        []npav1alpha2.ClusterNetworkPolicyEgressPeer{{Networks: []npav1alpha2.CIDR{"0.0.0.0/0"}}},
+			Protocols: []npav1alpha2.ClusterNetworkPolicyProtocol{port(corev1.ProtocolTCP, 443)}},
+		{Action: npav1alpha2.ClusterNetworkPolicyRuleActionDeny,
+			To: []npav1alpha2.ClusterNetworkPolicyEgressPeer{{Networks: []npav1alpha2.CIDR{"0.0.0.0/0"}}}},
+	}
 }

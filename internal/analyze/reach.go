@@ -28,6 +28,9 @@ type ReachTable struct {
 	Probes []policy.Probe
 	From   []*policy.Endpoint
 	To     []*policy.Endpoint
+	// Notes say what the table cannot show: rules about domain names,
+	// which apply to traffic to those names rather than between pods.
+	Notes []string
 	// allowed[probe][from][to]
 	allowed [][][]bool
 }
@@ -44,6 +47,17 @@ func Reach(m *policy.Model, probes []policy.Probe, fromGlob, toGlob string) (*Re
 		return nil, fmt.Errorf("--to: %w", err)
 	}
 	t := &ReachTable{Probes: probes, From: from, To: to}
+	for _, p := range m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				if names := r.DomainNames(); len(names) > 0 {
+					t.Notes = append(t.Notes, fmt.Sprintf("%s %s rule %d (%s) applies to traffic to %s, which is "+
+						"not between pods and not in this table; Rampart does not resolve the names, and takes the "+
+						"rule to match no address", p.Ref(), d, r.Index+1, fmt.Sprintf("spec.%s[%d]", d, r.Index), strings.Join(names, ", ")))
+				}
+			}
+		}
+	}
 	for _, pr := range probes {
 		mx := m.Matrix(pr)
 		grid := make([][]bool, len(from))

@@ -37,8 +37,12 @@ func (r *Report) WriteText(w io.Writer) error {
 
 func (r *Report) textHeader(w *bufio.Writer) {
 	s := r.Summary
+	policies := plural(s.Policies, "policy")
+	if s.ClusterPolicies > 0 {
+		policies += fmt.Sprintf(" (and %s)", plural(s.ClusterPolicies, "cluster-wide policy"))
+	}
 	fmt.Fprintf(w, "rampart analyze: %s, %s, %s, %s, %s\n", plural(s.Endpoints, "endpoint"),
-		plural(s.Namespaces, "namespace"), plural(s.Policies, "policy"), plural(s.Classes, "class"),
+		plural(s.Namespaces, "namespace"), policies, plural(s.Classes, "class"),
 		plural(len(s.Probes), "probe"))
 	writeWrapped(w, "probes: ", "  ", joinLimit(s.Probes, 24))
 	if s.ProbesGiven {
@@ -51,29 +55,46 @@ func (r *Report) textHeader(w *bufio.Writer) {
 }
 
 func (r *Report) textIsolation(w *bufio.Writer) {
-	fmt.Fprintf(w, "\nISOLATION (%d endpoints; \"open\": no policy isolates that direction)\n", len(r.Workloads))
+	legend := "\"open\": no policy isolates that direction"
+	if r.Summary.ClusterPolicies > 0 {
+		legend += "; \"cluster:\": cluster-wide policies select it there"
+	}
+	fmt.Fprintf(w, "\nISOLATION (%d endpoints; %s)\n", len(r.Workloads), legend)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ENDPOINT\tKIND\tINGRESS\tEGRESS")
-	cell := func(ns string, isolated, host bool, by []string) string {
-		switch {
-		case host:
+	cell := func(ns string, isolated, host bool, by, cluster []string) string {
+		if host {
 			return "host network"
-		case !isolated:
+		}
+		var cells []string
+		if isolated {
+			names := make([]string, len(by))
+			for i, p := range by {
+				names[i] = strings.TrimPrefix(p, ns+"/")
+			}
+			c := "isolated: " + strings.Join(names, ", ")
+			if len(c) > 40 {
+				c = fmt.Sprintf("isolated: %s +%d", truncate(names[0], 24), len(names)-1)
+			}
+			cells = append(cells, c)
+		}
+		if len(cluster) > 0 {
+			_, name, _ := strings.Cut(cluster[0], " ")
+			c := "cluster: " + truncate(name, 24)
+			if len(cluster) > 1 {
+				c += fmt.Sprintf(" +%d", len(cluster)-1)
+			}
+			cells = append(cells, c)
+		}
+		if len(cells) == 0 {
 			return "open"
 		}
-		names := make([]string, len(by))
-		for i, p := range by {
-			names[i] = strings.TrimPrefix(p, ns+"/")
-		}
-		if c := "isolated: " + strings.Join(names, ", "); len(c) <= 40 {
-			return c
-		}
-		return fmt.Sprintf("isolated: %s +%d", truncate(names[0], 24), len(names)-1)
+		return strings.Join(cells, "; ")
 	}
 	for _, wl := range r.Workloads {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", wl.Ref, truncate(wl.Kind, 11),
-			cell(wl.Namespace, wl.IngressIsolated, wl.HostNetwork, wl.IngressPolicies),
-			cell(wl.Namespace, wl.EgressIsolated, wl.HostNetwork, wl.EgressPolicies))
+			cell(wl.Namespace, wl.IngressIsolated, wl.HostNetwork, wl.IngressPolicies, wl.IngressClusterPolicies),
+			cell(wl.Namespace, wl.EgressIsolated, wl.HostNetwork, wl.EgressPolicies, wl.EgressClusterPolicies))
 	}
 	tw.Flush()
 }

@@ -117,6 +117,39 @@ var kinds = map[string]string{
 	"NetworkPolicy": "networking.k8s.io/v1",
 	"Deployment":    "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1", "ReplicaSet": "apps/v1",
 	"Job": "batch/v1", "CronJob": "batch/v1",
+	"ClusterNetworkPolicy":       npaV1alpha2,
+	"AdminNetworkPolicy":         npaV1alpha1,
+	"BaselineAdminNetworkPolicy": npaV1alpha1,
+}
+
+// The API versions of sigs.k8s.io/network-policy-api v0.2.0: v1alpha2
+// serves ClusterNetworkPolicy alone, which replaced v1alpha1's
+// AdminNetworkPolicy and BaselineAdminNetworkPolicy.
+const (
+	npaV1alpha1 = "policy.networking.k8s.io/v1alpha1"
+	npaV1alpha2 = "policy.networking.k8s.io/v1alpha2"
+)
+
+// wrongVersion is the diagnostic for a known kind under another apiVersion.
+// The network-policy-api kinds get a message of their own: the v1alpha1
+// and v1alpha2 groups look alike, but serve different kinds.
+func wrongVersion(o *Origin, kind, name, apiVersion, want string) Diagnostic {
+	obj := kind + " " + name
+	switch {
+	case (kind == "AdminNetworkPolicy" || kind == "BaselineAdminNetworkPolicy") && apiVersion == npaV1alpha2:
+		tier := "Admin"
+		if kind == "BaselineAdminNetworkPolicy" {
+			tier = "Baseline"
+		}
+		return At(Error, o, obj, "apiVersion", "%s is not served as %s: network-policy-api v0.2.0 serves only ClusterNetworkPolicy there",
+			kind, apiVersion).
+			WithHint("use apiVersion: %s for kind %s, or write it as apiVersion: %s, kind: ClusterNetworkPolicy with spec.tier: %s (rule action Allow becomes Accept)",
+				want, kind, npaV1alpha2, tier)
+	case kind == "ClusterNetworkPolicy" && apiVersion == npaV1alpha1:
+		return At(Error, o, obj, "apiVersion", "ClusterNetworkPolicy is not served as %s: it exists only in v1alpha2", apiVersion).
+			WithHint("use apiVersion: %s (v1alpha1's kinds are AdminNetworkPolicy and BaselineAdminNetworkPolicy)", want)
+	}
+	return At(Error, o, obj, "apiVersion", "%s is not served as %s", kind, apiVersion).WithHint("use apiVersion: %s", want)
 }
 
 func scalar(n *yaml.Node, key string) (string, *yaml.Node) {
@@ -153,13 +186,19 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 	}
 	want, known := kinds[kind]
 	spec := mapping(n, "spec")
+	// A cluster-wide policy has a subject; a NetworkPolicy a podSelector.
+	looksLikeClusterPolicy := spec != nil && mapping(spec, "subject") != nil
 	looksLikePolicy := spec != nil && (mapping(spec, "podSelector") != nil || mapping(spec, "ingress") != nil ||
 		mapping(spec, "egress") != nil || mapping(spec, "policyTypes") != nil)
 	switch {
 	case known && apiVersion == want:
 	case known:
-		s.Diagnostics = append(s.Diagnostics, At(Error, o, kind+" "+name, "apiVersion",
-			"%s is not served as %s", kind, apiVersion).WithHint("use apiVersion: %s", want))
+		s.Diagnostics = append(s.Diagnostics, wrongVersion(o, kind, name, apiVersion, want))
+		return
+	case looksLikeClusterPolicy:
+		s.Diagnostics = append(s.Diagnostics, At(Error, o, kind+" "+name, "kind",
+			"%s %s has the spec of a cluster-wide network policy", apiVersion, kind).
+			WithHint("did you mean apiVersion: %s, kind: ClusterNetworkPolicy?", npaV1alpha2))
 		return
 	case looksLikePolicy:
 		s.Diagnostics = append(s.Diagnostics, At(Error, o, kind+" "+name, "kind",
@@ -195,10 +234,23 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 		target = &batchv1.Job{}
 	case "CronJob":
 		target = &batchv1.CronJob{}
+	case "ClusterNetworkPolicy":
+		target = &ClusterNetworkPolicy{}
+	case "AdminNetworkPolicy":
+		target = &AdminNetworkPolicy{}
+	case "BaselineAdminNetworkPolicy":
+		target = &BaselineAdminNetworkPolicy{}
 	}
 	decodeInto := target
-	if np, ok := target.(*NetworkPolicy); ok {
-		decodeInto = &np.NetworkPolicy
+	switch p := target.(type) {
+	case *NetworkPolicy:
+		decodeInto = &p.NetworkPolicy
+	case *ClusterNetworkPolicy:
+		decodeInto = &p.ClusterNetworkPolicy
+	case *AdminNetworkPolicy:
+		decodeInto = &p.AdminNetworkPolicy
+	case *BaselineAdminNetworkPolicy:
+		decodeInto = &p.BaselineAdminNetworkPolicy
 	}
 	if d, ok := decodeStrict(n, decodeInto, o, kind+" "+name); !ok {
 		s.Diagnostics = append(s.Diagnostics, d)
@@ -295,6 +347,15 @@ func (s *Snapshot) add(kind string, obj any, o *Origin) {
 	case *NetworkPolicy:
 		v.Origin = o
 		s.NetworkPolicies = append(s.NetworkPolicies, v)
+	case *ClusterNetworkPolicy:
+		v.Origin = o
+		s.ClusterNetworkPolicies = append(s.ClusterNetworkPolicies, v)
+	case *AdminNetworkPolicy:
+		v.Origin = o
+		s.AdminNetworkPolicies = append(s.AdminNetworkPolicies, v)
+	case *BaselineAdminNetworkPolicy:
+		v.Origin = o
+		s.BaselineAdminNetworkPolicies = append(s.BaselineAdminNetworkPolicies, v)
 	case *appsv1.Deployment:
 		endpoint(v.ObjectMeta, v.Spec.Template, "spec.template.spec", "spec.template.metadata.labels")
 	case *appsv1.StatefulSet:
@@ -377,6 +438,30 @@ func (s *Snapshot) Finish() {
 			nps = append(nps, np)
 		}
 	}
+	// The cluster-wide policies are cluster-scoped: unique by name per kind.
+	var cnps []*ClusterNetworkPolicy
+	for _, p := range s.ClusterNetworkPolicies {
+		if !dup(ObjectName("ClusterNetworkPolicy", "", p.Name), p.Origin) {
+			cnps = append(cnps, p)
+		}
+	}
+	var anps []*AdminNetworkPolicy
+	for _, p := range s.AdminNetworkPolicies {
+		if !dup(ObjectName("AdminNetworkPolicy", "", p.Name), p.Origin) {
+			anps = append(anps, p)
+		}
+	}
+	var banps []*BaselineAdminNetworkPolicy
+	for _, p := range s.BaselineAdminNetworkPolicies {
+		if !dup(ObjectName("BaselineAdminNetworkPolicy", "", p.Name), p.Origin) {
+			banps = append(banps, p)
+		}
+	}
+	sort.Slice(cnps, func(i, j int) bool { return cnps[i].Name < cnps[j].Name })
+	sort.Slice(anps, func(i, j int) bool { return anps[i].Name < anps[j].Name })
+	sort.Slice(banps, func(i, j int) bool { return banps[i].Name < banps[j].Name })
+	s.ClusterNetworkPolicies, s.AdminNetworkPolicies, s.BaselineAdminNetworkPolicies = cnps, anps, banps
+
 	declared := map[string]bool{}
 	for _, n := range nss {
 		declared[n.Name] = true

@@ -53,6 +53,45 @@ func (o *Origin) LineOf(path string) int {
 	return line
 }
 
+// Has reports whether the field at path is written in the object's
+// document with a value other than null: the JSON form of the API types
+// cannot tell an absent number from a zero, and a field the API requires
+// must be there. For an object not read from a file (a live cluster's) it
+// cannot tell, and reports true.
+func (o *Origin) Has(path string) bool {
+	if o == nil || o.node == nil {
+		return true
+	}
+	n := o.node
+	for _, s := range splitPath(path) {
+		for n != nil && n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n == nil {
+			return false
+		}
+		var next *yaml.Node
+		switch {
+		case s.index >= 0:
+			if n.Kind == yaml.SequenceNode && s.index < len(n.Content) {
+				next = n.Content[s.index]
+			}
+		case n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == s.key {
+					next = n.Content[i+1]
+					break
+				}
+			}
+		}
+		if next == nil {
+			return false
+		}
+		n = next
+	}
+	return !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
 // Pos returns "file:line" for the field at path ("" for the object itself),
 // or for an object not read from a file (a live cluster's), its File alone.
 func (o *Origin) Pos(path string) string {

@@ -11,6 +11,8 @@ package cluster
 import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	npav1alpha1 "sigs.k8s.io/network-policy-api/apis/v1alpha1"
+	npav1alpha2 "sigs.k8s.io/network-policy-api/apis/v1alpha2"
 )
 
 // Snapshot is one consistent view of a cluster.
@@ -20,6 +22,14 @@ type Snapshot struct {
 	Nodes           []*Node
 	Services        []*Service
 	NetworkPolicies []*NetworkPolicy
+
+	// The cluster-wide policies of sigs.k8s.io/network-policy-api: the
+	// v1alpha2 ClusterNetworkPolicy (tier Admin or Baseline), and the
+	// v1alpha1 kinds it replaces. All three are cluster-scoped; each list
+	// is sorted by name.
+	ClusterNetworkPolicies       []*ClusterNetworkPolicy
+	AdminNetworkPolicies         []*AdminNetworkPolicy
+	BaselineAdminNetworkPolicies []*BaselineAdminNetworkPolicy
 
 	// Diagnostics are what the source found while reading: documents that do
 	// not parse, objects of the wrong shape (errors), kinds that Rampart skips
@@ -77,5 +87,26 @@ type Service struct {
 // NetworkPolicy is a networking.k8s.io/v1 NetworkPolicy.
 type NetworkPolicy struct {
 	networkingv1.NetworkPolicy
+	Origin *Origin
+}
+
+// ClusterNetworkPolicy is a policy.networking.k8s.io/v1alpha2
+// ClusterNetworkPolicy.
+type ClusterNetworkPolicy struct {
+	npav1alpha2.ClusterNetworkPolicy
+	Origin *Origin
+}
+
+// AdminNetworkPolicy is a policy.networking.k8s.io/v1alpha1
+// AdminNetworkPolicy.
+type AdminNetworkPolicy struct {
+	npav1alpha1.AdminNetworkPolicy
+	Origin *Origin
+}
+
+// BaselineAdminNetworkPolicy is a policy.networking.k8s.io/v1alpha1
+// BaselineAdminNetworkPolicy (a singleton named "default").
+type BaselineAdminNetworkPolicy struct {
+	npav1alpha1.BaselineAdminNetworkPolicy
 	Origin *Origin
 }

@@ -58,6 +58,10 @@ const (
 	SetIngressNets    = "ingress_from_nets" // profile . address range . proto . port
 	SetEgressPods     = "egress_to_pods"
 	SetEgressNets     = "egress_to_nets"
+	// The deny sets hold what a tier denies a class of pods though their
+	// addresses lie in a range that the *_nets set allows (doc.go).
+	SetIngressDenyPods = "ingress_deny_from_pods" // profile . pod class . proto . port
+	SetEgressDenyPods  = "egress_deny_to_pods"
 
 	ChainPrerouting = "prerouting"
 	ChainForward    = "forward"
@@ -88,21 +92,23 @@ func protoNum(p corev1.Protocol) uint8 {
 //
 // The decision it compiles is the Model's (policy.Model.Verdict): for a
 // packet forwarded by the node, the egress side when the source is a local
-// pod, the ingress side when the destination is one. The other side of a
-// flow between nodes is enforced by the other node.
+// pod, the ingress side when the destination is one, each through the
+// tiers in order: the Admin tier of cluster-wide policy, NetworkPolicy, the
+// Baseline tier, the default. The other side of a flow between nodes is
+// enforced by the other node.
 func Compile(m *policy.Model, n Node) (*Ruleset, error) {
 	pods, err := localPods(m, n)
 	if err != nil {
 		return nil, err
 	}
-	rs := &Ruleset{Table: TableName, Node: n.Name}
+	rs := &Ruleset{Table: TableName, Node: n.Name, Unenforced: unenforced(m)}
 	for _, p := range pods {
 		rs.Pods = append(rs.Pods, p.LocalPod)
 	}
 	rs.Sets = append(rs.Sets, podSets(pods)...)
 
 	ids := newIDs()
-	c := &compiler{m: m}
+	c := &compiler{m: m, spaces: map[spaceKey]portSpace{}}
 	classMap := c.podClasses(ids)
 	rs.Sets = append(rs.Sets, classMap)
 	for _, cl := range c.classes {
@@ -246,6 +252,34 @@ type peerClass struct {
 type compiler struct {
 	m       *policy.Model
 	classes []*peerClass // sorted by ID
+	// spaces caches ruleSpace: every profile asks it of the same rules
+	// for every class.
+	spaces map[spaceKey]portSpace
+}
+
+// spaceKey is a rule (a *policy.Rule or a *policy.ClusterRule) and the
+// destination its named ports resolve against (nil when it has none).
+type spaceKey struct {
+	rule any
+	dst  *policy.Endpoint
+}
+
+// space is ruleSpace, cached.
+func (c *compiler) space(rule any, all bool, ports []policy.Port, dst *policy.Endpoint) portSpace {
+	named := false
+	for _, p := range ports {
+		named = named || p.Name != ""
+	}
+	if !named {
+		dst = nil
+	}
+	k := spaceKey{rule, dst}
+	if s, ok := c.spaces[k]; ok {
+		return s
+	}
+	s := ruleSpace(all, ports, dst)
+	c.spaces[k] = s
+	return s
 }
 
 // podClasses groups the cluster's pod addresses by class and returns the
@@ -259,6 +293,19 @@ func (c *compiler) podClasses(x *ids) *Set {
 				for _, pe := range r.Peers {
 					if pe.IPBlock != nil {
 						blocks[pe.IPBlock.String()] = pe.IPBlock
+					}
+				}
+			}
+		}
+	}
+	// The networks of cluster-wide policies tell pods apart as ipBlocks do.
+	for _, p := range c.m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				for _, pe := range r.Peers {
+					for _, n := range pe.Networks {
+						b := &policy.IPBlock{CIDR: n}
+						blocks[b.String()] = b
 					}
 				}
 			}
@@ -294,9 +341,10 @@ func (c *compiler) podClasses(x *ids) *Set {
 
 // classKey is what policies can see of a pod as a peer: its namespace
 // (whose labels namespace selectors read), its labels, its named ports
-// (named ports of egress rules resolve against them), and the ipBlocks of
-// the Model that contain one of its addresses (Peer.MatchesEndpoint).
-// hostNetwork pods have no pod address and no class.
+// (named ports of egress rules resolve against them), and the ipBlocks and
+// networks of the Model that contain one of its addresses
+// (Peer.MatchesEndpoint, ClusterPeer.MatchesEndpoint). hostNetwork pods
+// have no pod address and no class: their addresses are their nodes'.
 func classKey(e *policy.Endpoint, blocks map[string]*policy.IPBlock) string {
 	var b strings.Builder
 	b.WriteString(e.Namespace)
@@ -342,17 +390,21 @@ type profile struct {
 	key      string
 	d        policy.Direction
 	rep      *policy.Endpoint // the first pod; every pod of the profile decides alike
-	policies []*policy.Policy
-	named    []string
-	pods     []local
+	policies []*policy.Policy // the NetworkPolicies that isolate it in d
+	// admin and baseline are the cluster-wide policies of each tier that
+	// select it and have rules in d, in the order they are evaluated.
+	admin, baseline []*policy.ClusterPolicy
+	named           []string
+	pods            []local
 }
 
 // profileOf returns the profile of pod e in direction d, or nil when no
-// policy isolates e in d. Its key holds everything the decision depends
-// on besides the rest of the cluster: the namespace, the isolating
-// policies (their rules are read from the Model), and for ingress how the
-// pod's named ports resolve (a named port in an ingress rule resolves
-// against the destination, the pod itself).
+// policy of any tier governs e in d. Its key holds everything the decision
+// depends on besides the rest of the cluster: the namespace, the
+// isolating NetworkPolicies and the selecting cluster-wide policies (their
+// rules are read from the Model), and for ingress how the pod's named
+// ports resolve (a named port in an ingress rule resolves against the
+// destination, the pod itself).
 func (c *compiler) profileOf(e *policy.Endpoint, d policy.Direction) *profile {
 	p := &profile{d: d, rep: e}
 	refs := []string{}
@@ -362,13 +414,27 @@ func (c *compiler) profileOf(e *policy.Endpoint, d policy.Direction) *profile {
 			refs = append(refs, pol.Ref())
 		}
 	}
-	if len(p.policies) == 0 {
+	var tiers []string
+	for _, cp := range c.m.ClusterPoliciesOf(e, d) {
+		if cp.Tier == policy.AdminTier {
+			p.admin = append(p.admin, cp)
+		} else {
+			p.baseline = append(p.baseline, cp)
+		}
+		tiers = append(tiers, cp.Tier.String()+":"+cp.Ref())
+	}
+	if len(p.policies) == 0 && len(p.admin) == 0 && len(p.baseline) == 0 {
 		return nil
 	}
 	if d == policy.Ingress {
 		p.named = namedPorts(e)
 	}
 	p.key = d.String() + "|" + e.Namespace + "|" + strings.Join(refs, ",") + "|" + strings.Join(p.named, ",")
+	if len(tiers) > 0 {
+		// Only profiles under cluster-wide policy have this part, so the
+		// numbers of the others stay what they were before those existed.
+		p.key += "|" + strings.Join(tiers, ",")
+	}
 	return p
 }
 
@@ -419,14 +485,16 @@ func (c *compiler) direction(d policy.Direction, pods []local, x *ids) ([]*Set, 
 	}
 	sort.Strings(keys)
 
-	name, podsSet, netsSet, peer := MapIngressProfile, SetIngressPods, SetIngressNets, "source"
+	name, podsSet, denySet, netsSet, peer := MapIngressProfile, SetIngressPods, SetIngressDenyPods, SetIngressNets, "source"
 	if d == policy.Egress {
-		name, podsSet, netsSet, peer = MapEgressProfile, SetEgressPods, SetEgressNets, "destination"
+		name, podsSet, denySet, netsSet, peer = MapEgressProfile, SetEgressPods, SetEgressDenyPods, SetEgressNets, "destination"
 	}
 	pm := &Set{Name: name, Key: []Type{TypeIPv4}, Value: TypeProfile,
-		Comment: "local pods isolated for " + d.String() + ", and their profile"}
+		Comment: "local pods that a policy governs for " + d.String() + ", and their profile"}
 	ps := &Set{Name: podsSet, Key: []Type{TypeProfile, TypeProfile, TypeProto, TypePort}, Interval: true, ProfileMap: name,
 		Comment: d.String() + " allowed by profile, " + peer + " pod class, protocol and port"}
+	ds := &Set{Name: denySet, Key: []Type{TypeProfile, TypeProfile, TypeProto, TypePort}, Interval: true, ProfileMap: name,
+		Comment: d.String() + " denied by profile, " + peer + " pod class, protocol and port, though its address range is allowed"}
 	ns := &Set{Name: netsSet, Key: []Type{TypeProfile, TypeIPv4, TypeProto, TypePort}, Interval: true, ProfileMap: name,
 		Comment: d.String() + " allowed by profile, " + peer + " address range, protocol and port"}
 	var profiles []Profile
@@ -437,24 +505,33 @@ func (c *compiler) direction(d policy.Direction, pods []local, x *ids) ([]*Set, 
 		for _, pol := range pr.policies {
 			doc.Policies = append(doc.Policies, pol.Ref())
 		}
+		for _, cp := range pr.admin {
+			doc.Admin = append(doc.Admin, cp.Ref())
+		}
+		for _, cp := range pr.baseline {
+			doc.Baseline = append(doc.Baseline, cp.Ref())
+		}
 		for _, p := range pr.pods {
 			doc.Pods = append(doc.Pods, p.Ref)
 			pm.Elements = append(pm.Elements, Element{Key: []Datum{Addr(p.Addr)}, Value: Num(id), Comment: p.Ref})
 		}
 		profiles = append(profiles, doc)
-		ps.Elements = append(ps.Elements, c.podElements(pr, id)...)
-		ns.Elements = append(ns.Elements, c.netElements(pr, id)...)
+		nets, atoms := c.netElements(pr, id)
+		allow, deny := c.podElements(pr, id, atoms)
+		ps.Elements = append(ps.Elements, allow...)
+		ds.Elements = append(ds.Elements, deny...)
+		ns.Elements = append(ns.Elements, nets...)
 	}
-	for _, s := range []*Set{pm, ps, ns} {
+	for _, s := range []*Set{pm, ps, ds, ns} {
 		sortElements(s.Elements)
 	}
 	sort.Slice(profiles, func(i, j int) bool { return profiles[i].ID < profiles[j].ID })
-	return []*Set{pm, ps, ns}, profiles
+	return []*Set{pm, ps, ds, ns}, profiles
 }
 
-// box is a protocol range times a port range: the unit of what a rule's
-// ports allow. Protocols 0-255 with ports 0-65535 is "everything" (a rule
-// without ports allows every protocol, ICMP included).
+// box is a protocol range times a port range: the unit of what a set
+// element allows. Protocols 0-255 with ports 0-65535 is "everything" (a
+// rule without ports allows every protocol, ICMP included).
 type box struct {
 	pLo, pHi uint8
 	lo, hi   uint16
@@ -462,43 +539,232 @@ type box struct {
 
 var allBox = box{0, 0xff, 0, 0xffff}
 
-// Which port entries ruleBoxes takes.
-const (
-	numeric = 1 << iota // numbers, ranges, whole protocols, and "all ports"
-	named               // named ports, resolved against the destination
-)
+// portRange is an inclusive range of ports.
+type portRange struct{ lo, hi uint16 }
 
-// ruleBoxes returns what r's ports allow at destination dst (nil: an
-// address outside the cluster's pods, where a named port means nothing).
-// It follows policy.Port.Matches.
-func ruleBoxes(r *policy.Rule, dst *policy.Endpoint, kinds int) []box {
-	if r.AllPorts {
-		if kinds&numeric != 0 {
-			return []box{allBox}
-		}
-		return nil
+// l4 are the protocols whose ports rules name, in protocol order.
+var l4 = [3]struct {
+	num   uint8
+	proto corev1.Protocol
+}{{protoTCP, corev1.ProtocolTCP}, {protoUDP, corev1.ProtocolUDP}, {protoSCTP, corev1.ProtocolSCTP}}
+
+// portSpace is a set of (protocol, port) pairs, the traffic a decision is
+// about: for TCP, UDP and SCTP, ranges of ports (sorted, disjoint, never
+// touching); every other protocol in full or not at all, since rules name
+// ports of those three only. The tiers are walked on it: what a rule
+// matches, what is still undecided, what is allowed.
+type portSpace struct {
+	ports [3][]portRange
+	other bool
+}
+
+// full is every protocol and port. The operations below never change the
+// ranges of their operands, so one value serves every caller.
+var full = portSpace{ports: [3][]portRange{{{0, 0xffff}}, {{0, 0xffff}}, {{0, 0xffff}}}, other: true}
+
+func fullSpace() portSpace { return full }
+
+func (s portSpace) empty() bool {
+	return !s.other && len(s.ports[0]) == 0 && len(s.ports[1]) == 0 && len(s.ports[2]) == 0
+}
+
+// isFull reports whether s is every protocol and port.
+func (s portSpace) isFull() bool {
+	if !s.other {
+		return false
 	}
-	var out []box
-	for _, p := range r.Ports {
-		proto := protoNum(p.Protocol)
-		switch {
-		case p.Name != "":
-			if kinds&named == 0 || dst == nil {
-				continue
+	for i := range s.ports {
+		if len(s.ports[i]) != 1 || s.ports[i][0] != (portRange{0, 0xffff}) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s portSpace) equal(o portSpace) bool {
+	if s.other != o.other {
+		return false
+	}
+	for i := range s.ports {
+		if !slices.Equal(s.ports[i], o.ports[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// add puts one range into protocol i.
+func (s *portSpace) add(i int, r portRange) {
+	s.ports[i] = unionRanges(s.ports[i], []portRange{r})
+}
+
+func (s portSpace) union(o portSpace) portSpace {
+	switch {
+	case o.empty():
+		return s
+	case s.empty():
+		return o
+	}
+	out := portSpace{other: s.other || o.other}
+	for i := range s.ports {
+		out.ports[i] = unionRanges(s.ports[i], o.ports[i])
+	}
+	return out
+}
+
+// unionRanges merges two sorted lists of ranges that never touch within
+// themselves into a new one, in one pass: the union is the hot path of
+// the tier walk.
+func unionRanges(a, b []portRange) []portRange {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	out := make([]portRange, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		var r portRange
+		if len(b) == 0 || len(a) > 0 && a[0].lo <= b[0].lo {
+			r, a = a[0], a[1:]
+		} else {
+			r, b = b[0], b[1:]
+		}
+		if n := len(out); n > 0 && uint32(r.lo) <= uint32(out[n-1].hi)+1 {
+			out[n-1].hi = max(out[n-1].hi, r.hi)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s portSpace) intersect(o portSpace) portSpace {
+	switch {
+	case s.empty() || o.empty():
+		return portSpace{}
+	case s.isFull():
+		return o
+	case o.isFull():
+		return s
+	}
+	out := portSpace{other: s.other && o.other}
+	for i := range s.ports {
+		for _, a := range s.ports[i] {
+			for _, b := range o.ports[i] {
+				if lo, hi := max(a.lo, b.lo), min(a.hi, b.hi); lo <= hi {
+					out.ports[i] = append(out.ports[i], portRange{lo, hi})
+				}
 			}
-			if n, ok := resolvePort(dst, p.Name, p.Protocol); ok {
-				out = append(out, box{proto, proto, uint16(n), uint16(n)})
-			}
-		case kinds&numeric == 0:
-		case p.Port == 0:
-			out = append(out, box{proto, proto, 0, 0xffff})
-		case p.EndPort != 0:
-			out = append(out, box{proto, proto, uint16(p.Port), uint16(p.EndPort)})
-		default:
-			out = append(out, box{proto, proto, uint16(p.Port), uint16(p.Port)})
 		}
 	}
 	return out
+}
+
+func (s portSpace) minus(o portSpace) portSpace {
+	if s.empty() || o.empty() {
+		return s
+	}
+	out := portSpace{other: s.other && !o.other}
+	for i := range s.ports {
+		rest := slices.Clone(s.ports[i])
+		for _, x := range o.ports[i] {
+			var next []portRange
+			for _, r := range rest {
+				if x.hi < r.lo || x.lo > r.hi {
+					next = append(next, r)
+					continue
+				}
+				if x.lo > r.lo {
+					next = append(next, portRange{r.lo, x.lo - 1})
+				}
+				if x.hi < r.hi {
+					next = append(next, portRange{x.hi + 1, r.hi})
+				}
+			}
+			rest = next
+		}
+		out.ports[i] = rest
+	}
+	return out
+}
+
+// boxes writes the space as set elements' protocol and port fields, in
+// protocol order: everything as one box, else a box per port range of
+// TCP, UDP and SCTP, and the other protocols as the protocol ranges
+// between them, merged with a neighbour whose ports are all open.
+func (s portSpace) boxes() []box {
+	if s.isFull() {
+		return []box{allBox}
+	}
+	type run struct {
+		pLo, pHi uint8
+		ports    []portRange
+	}
+	var runs []run
+	all := []portRange{{0, 0xffff}}
+	push := func(lo, hi uint8, ports []portRange) {
+		if len(ports) == 0 {
+			return
+		}
+		if n := len(runs); n > 0 && runs[n-1].pHi+1 == lo && slices.Equal(runs[n-1].ports, all) && slices.Equal(ports, all) {
+			runs[n-1].pHi = hi
+			return
+		}
+		runs = append(runs, run{lo, hi, ports})
+	}
+	var next uint16 // the first protocol number not written yet
+	for i, p := range l4 {
+		if s.other && uint16(p.num) > next {
+			push(uint8(next), p.num-1, all)
+		}
+		push(p.num, p.num, s.ports[i])
+		next = uint16(p.num) + 1
+	}
+	if s.other {
+		push(uint8(next), 0xff, all)
+	}
+	var out []box
+	for _, r := range runs {
+		for _, pr := range r.ports {
+			out = append(out, box{r.pLo, r.pHi, pr.lo, pr.hi})
+		}
+	}
+	return out
+}
+
+// ruleSpace is the traffic a rule's ports match at destination dst (nil:
+// an address that is no pod's, where a named port means nothing). It
+// follows policy.Port.Matches: a named port of no protocol (a cluster-wide
+// policy's) is the container port of that name, whatever its protocol.
+func ruleSpace(all bool, ports []policy.Port, dst *policy.Endpoint) portSpace {
+	if all {
+		return fullSpace()
+	}
+	var s portSpace
+	for _, p := range ports {
+		for i, l := range l4 {
+			if p.Protocol != l.proto && (p.Protocol != "" || p.Name == "") {
+				continue
+			}
+			switch {
+			case p.Name != "":
+				if dst == nil {
+					continue
+				}
+				if n, ok := resolvePort(dst, p.Name, l.proto); ok {
+					s.add(i, portRange{uint16(n), uint16(n)})
+				}
+			case p.Port == 0:
+				s.add(i, portRange{0, 0xffff})
+			case p.EndPort != 0:
+				s.add(i, portRange{uint16(p.Port), uint16(p.EndPort)})
+			default:
+				s.add(i, portRange{uint16(p.Port), uint16(p.Port)})
+			}
+		}
+	}
+	return s
 }
 
 // resolvePort is the number a named port has on e: the first container
@@ -512,43 +778,12 @@ func resolvePort(e *policy.Endpoint, name string, proto corev1.Protocol) (int32,
 	return 0, false
 }
 
-// normalize sorts boxes and merges what overlaps or touches, so that equal
-// permissions compare equal and elements never overlap.
-func normalize(bs []box) []box {
-	if len(bs) == 0 {
-		return nil
-	}
-	for _, b := range bs {
-		if b == allBox {
-			return []box{allBox}
-		}
-	}
-	bs = slices.Clone(bs)
-	sort.Slice(bs, func(i, j int) bool {
-		if bs[i].pLo != bs[j].pLo {
-			return bs[i].pLo < bs[j].pLo
-		}
-		return bs[i].lo < bs[j].lo
-	})
-	out := bs[:1]
-	for _, b := range bs[1:] {
-		last := &out[len(out)-1]
-		if b.pLo == last.pLo && uint32(b.lo) <= uint32(last.hi)+1 {
-			last.hi = max(last.hi, b.hi)
-			continue
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
 // span is an inclusive range of IPv4 addresses as numbers.
 type span struct{ lo, hi uint32 }
 
 // ruleSpans returns the addresses that r's peers match as addresses: every
 // address for a rule without peers, else its IPv4 ipBlocks minus their
-// exceptions (policy.IPBlock.Contains). Selector peers match only pods:
-// podElements has them.
+// exceptions (policy.IPBlock.Contains). Selector peers match only pods.
 func ruleSpans(r *policy.Rule) []span {
 	if r.AllPeers {
 		return []span{{0, 0xffffffff}}
@@ -567,6 +802,35 @@ func ruleSpans(r *policy.Rule) []span {
 			parts = subtract(parts, prefixSpan(ex))
 		}
 		out = append(out, parts...)
+	}
+	return out
+}
+
+// clusterRuleSpans is ruleSpans for a rule of a cluster-wide policy: its
+// IPv4 networks, every address of the Model's nodes for a nodes peer (each
+// address its own span, as a nodes peer matches some nodes and not
+// others), and every address for a peer read fail-closed.
+func clusterRuleSpans(m *policy.Model, r *policy.ClusterRule) []span {
+	var out []span
+	for _, pe := range r.Peers {
+		switch {
+		case pe.All:
+			return []span{{0, 0xffffffff}}
+		case pe.Nodes != nil:
+			for _, n := range m.Nodes {
+				for _, a := range n.Addrs {
+					if a.Is4() {
+						out = append(out, span{addrNum(a), addrNum(a)})
+					}
+				}
+			}
+		default:
+			for _, n := range pe.Networks {
+				if n.Addr().Is4() {
+					out = append(out, prefixSpan(n))
+				}
+			}
+		}
 	}
 	return out
 }
@@ -596,54 +860,135 @@ func subtract(ss []span, x span) []span {
 	return out
 }
 
-func inSpans(ss []span, v uint32) bool {
-	for _, s := range ss {
-		if v >= s.lo && v <= s.hi {
+// peerView is the other side of a decision: a class of pods (e, its
+// representative, and one member's address), or an address that is no
+// pod's (e nil).
+type peerView struct {
+	e    *policy.Endpoint
+	addr netip.Addr
+}
+
+// decide is what profile pr allows of peer pv, through the tiers in the
+// verdict engine's order: the Admin tier (the first matching rule of the
+// policies by priority decides each (protocol, port); Pass hands it on),
+// then NetworkPolicy when one isolates the pod (it decides all that is
+// left), else the Baseline tier, then the default, which allows.
+func (c *compiler) decide(pr *profile, pv peerView) portSpace {
+	dst := pr.rep // ingress: named ports resolve at the local pod
+	if pr.d == policy.Egress {
+		dst = pv.e // egress: at the destination, when it is a pod
+	}
+	allowed, rest := c.tier(pr.admin, pr.d, pv, dst, fullSpace())
+	if len(pr.policies) > 0 {
+		var np portSpace
+		for _, pol := range pr.policies {
+			for i := range pol.Rules(pr.d) {
+				r := &pol.Rules(pr.d)[i]
+				if npMatches(pol.Namespace, r, pv) {
+					np = np.union(c.space(r, r.AllPorts, r.Ports, dst))
+				}
+			}
+		}
+		return allowed.union(rest.intersect(np))
+	}
+	acc, rest := c.tier(pr.baseline, pr.d, pv, dst, rest)
+	return allowed.union(acc).union(rest)
+}
+
+// tier walks the rules of one tier over the undecided traffic: it returns
+// what the tier accepts, and what it leaves to the next tier (passed, or
+// matched by no rule). What it denies is in neither.
+func (c *compiler) tier(pols []*policy.ClusterPolicy, d policy.Direction, pv peerView, dst *policy.Endpoint, undecided portSpace) (acc, next portSpace) {
+	var passed portSpace
+	for _, p := range pols {
+		for i := range p.Rules(d) {
+			r := &p.Rules(d)[i]
+			if undecided.empty() {
+				return acc, passed
+			}
+			if !c.clusterMatches(r, pv) {
+				continue
+			}
+			m := c.space(r, r.AllPorts, r.Ports, dst).intersect(undecided)
+			switch r.Action {
+			case policy.ActionAccept:
+				acc = acc.union(m)
+			case policy.ActionPass:
+				passed = passed.union(m)
+			}
+			undecided = undecided.minus(m)
+		}
+	}
+	return acc, undecided.union(passed)
+}
+
+// npMatches reports whether a NetworkPolicy rule's peers match pv, as
+// Rule.matchPeer does.
+func npMatches(ns string, r *policy.Rule, pv peerView) bool {
+	if r.AllPeers {
+		return true
+	}
+	for i := range r.Peers {
+		pe := &r.Peers[i]
+		if pv.e != nil && pe.MatchesEndpoint(ns, pv.e) || pv.e == nil && pe.MatchesAddr(pv.addr) {
 			return true
 		}
 	}
 	return false
 }
 
-// netElements is what profile pr allows by address: rules without peers
-// and ipBlock peers, with the ports that do not depend on the peer being a
-// pod. The address space is cut at every bound of every block into atoms
-// that no rule tells apart; neighbouring atoms with equal permissions are
-// merged, so elements never overlap. No pod is involved, so pod churn
-// never changes these elements.
-func (c *compiler) netElements(pr *profile, id uint32) []Element {
-	type ruleNet struct {
-		spans []span
-		boxes []box
-	}
-	var rules []ruleNet
-	cuts := map[uint64]bool{0: true}
-	for _, pol := range pr.policies {
-		for i := range pol.Rules(pr.d) {
-			r := &pol.Rules(pr.d)[i]
-			spans := ruleSpans(r)
-			if len(spans) == 0 {
-				continue
-			}
-			var boxes []box
-			if pr.d == policy.Ingress {
-				// The destination is the local pod: named ports resolve.
-				boxes = ruleBoxes(r, pr.rep, numeric|named)
-			} else {
-				boxes = ruleBoxes(r, nil, numeric)
-			}
-			if len(boxes) == 0 {
-				continue
-			}
-			rules = append(rules, ruleNet{spans, boxes})
-			for _, s := range spans {
-				cuts[uint64(s.lo)] = true
-				cuts[uint64(s.hi)+1] = true
-			}
+// clusterMatches reports whether a cluster-wide rule's peers match pv.
+func (c *compiler) clusterMatches(r *policy.ClusterRule, pv peerView) bool {
+	for i := range r.Peers {
+		pe := &r.Peers[i]
+		if pv.e != nil && pe.MatchesEndpoint(c.m, pv.e) || pv.e == nil && pe.MatchesAddr(c.m, pv.addr) {
+			return true
 		}
 	}
-	if len(rules) == 0 {
-		return nil
+	return false
+}
+
+// atom is a range of addresses that no rule of a profile tells apart, and
+// what the profile allows of an address in it that is no pod's.
+type atom struct {
+	s       span
+	allowed portSpace
+}
+
+// atomAt returns what the atoms allow at address v.
+func atomAt(atoms []atom, v uint32) portSpace {
+	i := sort.Search(len(atoms), func(i int) bool { return atoms[i].s.hi >= v })
+	if i < len(atoms) && atoms[i].s.lo <= v {
+		return atoms[i].allowed
+	}
+	return portSpace{}
+}
+
+// netElements is what profile pr allows by address: the address space is
+// cut at every bound of every ipBlock, network and node address of its
+// rules into atoms that no rule tells apart, each decided as an address
+// that is no pod's; neighbouring atoms with equal permissions are merged,
+// so elements never overlap. No pod is involved, so pod churn never
+// changes these elements. The atoms are returned for podElements.
+func (c *compiler) netElements(pr *profile, id uint32) ([]Element, []atom) {
+	cuts := map[uint64]bool{0: true}
+	cut := func(ss []span) {
+		for _, s := range ss {
+			cuts[uint64(s.lo)] = true
+			cuts[uint64(s.hi)+1] = true
+		}
+	}
+	for _, pol := range pr.policies {
+		for i := range pol.Rules(pr.d) {
+			cut(ruleSpans(&pol.Rules(pr.d)[i]))
+		}
+	}
+	for _, tier := range [][]*policy.ClusterPolicy{pr.admin, pr.baseline} {
+		for _, p := range tier {
+			for i := range p.Rules(pr.d) {
+				cut(clusterRuleSpans(c.m, &p.Rules(pr.d)[i]))
+			}
+		}
 	}
 	bounds := make([]uint64, 0, len(cuts))
 	for b := range cuts {
@@ -652,89 +997,107 @@ func (c *compiler) netElements(pr *profile, id uint32) []Element {
 		}
 	}
 	slices.Sort(bounds)
-	type atom struct {
-		s     span
-		boxes []box
-	}
 	var atoms []atom
 	for i, b := range bounds {
 		end := uint64(0xffffffff)
 		if i+1 < len(bounds) {
 			end = bounds[i+1] - 1
 		}
-		var bs []box
-		for _, r := range rules {
-			if inSpans(r.spans, uint32(b)) {
-				bs = append(bs, r.boxes...)
-			}
-		}
-		bs = normalize(bs)
-		if n := len(atoms); n > 0 && atoms[n-1].s.hi+1 == uint32(b) && slices.Equal(atoms[n-1].boxes, bs) {
+		allowed := c.decide(pr, peerView{addr: numAddr(uint32(b))})
+		if n := len(atoms); n > 0 && atoms[n-1].s.hi+1 == uint32(b) && atoms[n-1].allowed.equal(allowed) {
 			atoms[n-1].s.hi = uint32(end)
 			continue
 		}
-		atoms = append(atoms, atom{span{uint32(b), uint32(end)}, bs})
+		atoms = append(atoms, atom{span{uint32(b), uint32(end)}, allowed})
 	}
 	var out []Element
 	for _, a := range atoms {
-		for _, b := range a.boxes {
+		for _, b := range a.allowed.boxes() {
 			out = append(out, Element{Key: []Datum{Num(id), Range(a.s.lo, a.s.hi), Range(uint32(b.pLo), uint32(b.pHi)), Range(uint32(b.lo), uint32(b.hi))}})
 		}
 	}
-	return out
+	return out, atoms
 }
 
-// podElements is what profile pr allows by pod class: for every class of
-// pods with addresses, the ports of the rules whose peers select its pods
-// (policy.Peer.MatchesEndpoint), named ports resolved against the
-// destination. Where netElements already allows a rule's ports at every
-// member's address (an ipBlock or a rule without peers), only what it
-// cannot hold is added: for egress, named ports, which resolve against
-// each destination pod's own container ports.
-func (c *compiler) podElements(pr *profile, id uint32) []Element {
-	type ruleRef struct {
-		ns    string
-		r     *policy.Rule
-		spans []span
+// podElements is what profile pr decides by pod class. For each class of
+// pods with addresses it compares what the tiers allow of its pods (C)
+// with what the *_nets set allows at their addresses (N, the same for
+// every member: a class holds the pods that the same ipBlocks and networks
+// contain). The chain asks the allow set A, then the deny set D, then the
+// nets set, so a pod is allowed A ∪ (N − D), which must be C. Of the ways
+// to make it so, the profile takes the one with fewer elements:
+//
+//   - by difference: D = N − C, what a tier denies the class though its
+//     range allows it (an Admin Deny of a namespace inside an allowed
+//     network, say), and A anything from C − N to C (what the class needs
+//     beyond the range's: selector peers, named ports); for NetworkPolicy
+//     alone D is empty;
+//   - by class alone: A = C, and D one element that denies every class
+//     whatever A does not allow, for profiles whose tiers deny most
+//     classes (a Baseline Deny of every other namespace, say).
+func (c *compiler) podElements(pr *profile, id uint32, atoms []atom) (allow, deny []Element) {
+	el := func(class span, b box) Element {
+		return Element{Key: []Datum{Num(id), Range(class.lo, class.hi), Range(uint32(b.pLo), uint32(b.pHi)), Range(uint32(b.lo), uint32(b.hi))}}
 	}
-	var rules []ruleRef
-	for _, pol := range pr.policies {
-		for i := range pol.Rules(pr.d) {
-			r := &pol.Rules(pr.d)[i]
-			rules = append(rules, ruleRef{pol.Namespace, r, ruleSpans(r)})
-		}
+	type classBoxes struct {
+		id                uint32
+		all, least, extra []box // C, the smaller of C − N and C, N − C
 	}
-	var out []Element
+	var per []classBoxes
+	nAll, nDiff := 0, 0
 	for _, cl := range c.classes {
-		var bs []box
-		for _, rr := range rules {
-			r := rr.r
-			matched := r.AllPeers
-			for i := 0; !matched && i < len(r.Peers); i++ {
-				matched = r.Peers[i].MatchesEndpoint(rr.ns, cl.rep)
-			}
-			if !matched {
-				continue
-			}
-			covered := true // ruleSpans covers rules without peers
-			for _, pa := range cl.members {
-				covered = covered && inSpans(rr.spans, addrNum(pa.a))
-			}
-			dst := cl.rep // egress: the peer is the destination
-			if pr.d == policy.Ingress {
-				dst = pr.rep
-			}
-			switch {
-			case !covered:
-				bs = append(bs, ruleBoxes(r, dst, numeric|named)...)
-			case pr.d == policy.Egress:
-				bs = append(bs, ruleBoxes(r, dst, named)...)
+		a := cl.members[0].a
+		classAllowed := c.decide(pr, peerView{e: cl.rep, addr: a})
+		netAllowed := atomAt(atoms, addrNum(a))
+		cb := classBoxes{id: cl.id, all: classAllowed.boxes()}
+		cb.least = cb.all
+		if !netAllowed.empty() {
+			cb.extra = netAllowed.minus(classAllowed).boxes()
+			if least := classAllowed.minus(netAllowed).boxes(); len(least) < len(cb.all) {
+				cb.least = least
 			}
 		}
-		// No comment naming the class's pods: it would change as pods
-		// come and go, and an element's comment is part of the element.
-		for _, b := range normalize(bs) {
-			out = append(out, Element{Key: []Datum{Num(id), Num(cl.id), Range(uint32(b.pLo), uint32(b.pHi)), Range(uint32(b.lo), uint32(b.hi))}})
+		nAll += len(cb.all)
+		nDiff += len(cb.least) + len(cb.extra)
+		per = append(per, cb)
+	}
+	// No comment naming the class's pods: it would change as pods come and
+	// go, and an element's comment is part of the element.
+	byClass := nAll+1 < nDiff
+	for _, cb := range per {
+		one := span{cb.id, cb.id}
+		if byClass {
+			for _, b := range cb.all {
+				allow = append(allow, el(one, b))
+			}
+			continue
+		}
+		for _, b := range cb.least {
+			allow = append(allow, el(one, b))
+		}
+		for _, b := range cb.extra {
+			deny = append(deny, el(one, b))
+		}
+	}
+	if byClass {
+		deny = []Element{el(span{0, 0xffffffff}, allBox)}
+	}
+	return allow, deny
+}
+
+// unenforced says what the ruleset does not enforce of the Model: the
+// domain names of cluster-wide policies, which nothing resolves.
+func unenforced(m *policy.Model) []string {
+	var out []string
+	for _, p := range m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				if names := r.DomainNames(); len(names) > 0 {
+					out = append(out, fmt.Sprintf("%s %s rule %d (spec.%s[%d]): the domain names %s are not enforced: "+
+						"nothing resolves them, so the rule is taken to match no address and traffic to those names is "+
+						"decided by the rules after it", p.Ref(), d, r.Index+1, d, r.Index, strings.Join(names, ", ")))
+				}
+			}
 		}
 	}
 	return out
@@ -820,15 +1183,19 @@ func chains() []*Chain {
 		}},
 		{Name: ChainEgress, Rules: []Rule{
 			{Matches: []Match{allow(MapEgressProfile, SetEgressPods, FieldSAddr, FieldDAddr, MapPodClass)}, Verdict: Verdict{Kind: Return}},
+			{Matches: []Match{allow(MapEgressProfile, SetEgressDenyPods, FieldSAddr, FieldDAddr, MapPodClass)}, Counter: true, Verdict: drop,
+				Comment: "a tier denies this pod though its address range is allowed"},
 			{Matches: []Match{allow(MapEgressProfile, SetEgressNets, FieldSAddr, FieldDAddr, "")}, Verdict: Verdict{Kind: Return}},
 			{Matches: []Match{in(MapEgressProfile, FieldSAddr)}, Counter: true, Verdict: drop,
-				Comment: "isolated for egress and no rule allows"},
+				Comment: "governed for egress and no tier allows"},
 		}},
 		{Name: ChainIngress, Rules: []Rule{
 			{Matches: []Match{allow(MapIngressProfile, SetIngressPods, FieldDAddr, FieldSAddr, MapPodClass)}, Verdict: Verdict{Kind: Return}},
+			{Matches: []Match{allow(MapIngressProfile, SetIngressDenyPods, FieldDAddr, FieldSAddr, MapPodClass)}, Counter: true, Verdict: drop,
+				Comment: "a tier denies this pod though its address range is allowed"},
 			{Matches: []Match{allow(MapIngressProfile, SetIngressNets, FieldDAddr, FieldSAddr, "")}, Verdict: Verdict{Kind: Return}},
 			{Matches: []Match{in(MapIngressProfile, FieldDAddr)}, Counter: true, Verdict: drop,
-				Comment: "isolated for ingress and no rule allows"},
+				Comment: "governed for ingress and no tier allows"},
 		}},
 	}
 }

@@ -112,19 +112,26 @@ func lineDiff(want, got string) string {
 }
 
 // TestRandomAgreesWithVerdict is the differential test: random clusters
-// with addresses, a third of the pods local, every pair and probe.
+// with addresses, with and without cluster-wide policies, a third of the
+// pods local, every pair and probe.
 func TestRandomAgreesWithVerdict(t *testing.T) {
 	seeds := 12
 	if testing.Short() {
 		seeds = 3
 	}
 	var total agreement
-	for seed := int64(1); seed <= int64(seeds); seed++ {
-		snap := policytest.Generate(seed, policytest.Options{Namespaces: 4, Workloads: 24, Policies: 12, PodIPs: true})
+	for run := int64(1); run <= int64(2*seeds); run++ {
+		// Odd runs without cluster-wide policies, even runs with.
+		seed, cps := (run+1)/2, 0
+		if run%2 == 0 {
+			cps = 6
+		}
+		snap := policytest.Generate(seed, policytest.Options{Namespaces: 4, Workloads: 24, Policies: 12, PodIPs: true,
+			ClusterPolicies: cps})
 		m := modelOf(t, snap)
 		n := Node{Name: "n1"}
 		for i, e := range m.Endpoints {
-			if i%3 == int(seed%3) {
+			if i%3 == int(seed%3) && !e.HostNetwork {
 				n.Pods = append(n.Pods, Pod{Ref: e.Ref(), Veth: fmt.Sprintf("rmp%d", i)})
 			}
 		}
@@ -133,7 +140,7 @@ func TestRandomAgreesWithVerdict(t *testing.T) {
 			t.Fatal(err)
 		}
 		var probes []probe
-		for _, port := range []int32{1, 80, 81, 82, 8080, 65535} {
+		for _, port := range []int32{1, 79, 80, 81, 82, 8080, 65535} {
 			for _, proto := range []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP} {
 				probes = append(probes, probe{proto, port})
 			}
@@ -247,5 +254,101 @@ status: {podIP: 198.19.0.4}
 	}
 	if len(before.Profiles) != len(after.Profiles) || len(before.Classes) != len(after.Classes) {
 		t.Errorf("profiles %d -> %d, classes %d -> %d", len(before.Profiles), len(after.Profiles), len(before.Classes), len(after.Classes))
+	}
+}
+
+// TestConformance compiles every step of the conformance suite of
+// sigs.k8s.io/network-policy-api (policytest.ConformanceCases) for a node
+// that holds every pod of the houses, and checks upstream's answer to each
+// probe through the interpreter, and every flow on the probes' ports
+// against the verdict engine.
+func TestConformance(t *testing.T) {
+	probes := 0
+	for _, c := range policytest.ConformanceCases {
+		t.Run(c.Name, func(t *testing.T) {
+			snap, err := c.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, step := range c.Steps {
+				for _, mut := range step.Mutate {
+					if err := mut(snap); err != nil {
+						t.Fatalf("%s: %v", step.Name, err)
+					}
+				}
+				m := modelOf(t, snap)
+				n := Node{Name: "worker-1"}
+				for _, e := range m.Endpoints {
+					if !e.HostNetwork {
+						n.Pods = append(n.Pods, Pod{Ref: e.Ref(), Veth: fmt.Sprintf("rmp%d", len(n.Pods))})
+					}
+				}
+				rs, err := Compile(m, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev := NewEvaluator(rs)
+				var ports []probe
+				for _, p := range step.Probes {
+					probes++
+					src := m.Endpoint(policytest.ConformanceRef(p.From))
+					dst := m.Endpoint(policytest.ConformanceRef(p.To))
+					if src == nil || dst == nil {
+						t.Fatalf("%s: no pod %s or %s", step.Name, p.From, p.To)
+					}
+					pr := probe{corev1.Protocol(p.Protocol), p.Port}
+					ports = append(ports, pr)
+					got, by, err := ev.Forwarded(src.IPs[0], dst.IPs[0], protoNum(pr.proto), uint16(pr.port))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got != p.Want {
+						t.Errorf("%s: %s -> %s %d/%s: the rules say %v (%s), upstream %v", step.Name, p.From, p.To,
+							p.Port, p.Protocol, got, by, p.Want)
+					}
+				}
+				checkAgainstVerdict(t, m, rs, ports)
+			}
+		})
+	}
+	if probes < 289 {
+		t.Errorf("%d probes run, the suite has 289", probes)
+	}
+}
+
+// The port space the tiers are walked on: set operations, and how a space
+// becomes the protocol and port fields of elements.
+func TestPortSpace(t *testing.T) {
+	tcp := func(rs ...portRange) portSpace { var s portSpace; s.ports[0] = rs; return s }
+	udp := func(rs ...portRange) portSpace { var s portSpace; s.ports[1] = rs; return s }
+	boxes := func(s portSpace) string {
+		var out []string
+		for _, b := range s.boxes() {
+			out = append(out, fmt.Sprintf("%d-%d:%d-%d", b.pLo, b.pHi, b.lo, b.hi))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		name string
+		got  portSpace
+		want string
+	}{
+		{"full", fullSpace(), "0-255:0-65535"},
+		{"empty", portSpace{}, ""},
+		{"union merges touching ranges", tcp(portRange{80, 80}).union(tcp(portRange{81, 90}, portRange{100, 100})), "6-6:80-90 6-6:100-100"},
+		{"union of protocols", tcp(portRange{80, 80}).union(udp(portRange{53, 53})), "6-6:80-80 17-17:53-53"},
+		{"full minus one port", fullSpace().minus(tcp(portRange{80, 80})), "0-5:0-65535 6-6:0-79 6-6:81-65535 7-255:0-65535"},
+		{"full minus a protocol", fullSpace().minus(udp(portRange{0, 0xffff})), "0-16:0-65535 18-255:0-65535"},
+		{"minus the other protocols", fullSpace().minus(portSpace{other: true}), "6-6:0-65535 17-17:0-65535 132-132:0-65535"},
+		{"intersect", tcp(portRange{1, 100}).intersect(tcp(portRange{50, 60}, portRange{90, 200})), "6-6:50-60 6-6:90-100"},
+		{"intersect with everything", fullSpace().intersect(udp(portRange{53, 53})), "17-17:53-53"},
+		{"minus a range inside", tcp(portRange{0, 0xffff}).minus(tcp(portRange{1000, 2000})), "6-6:0-999 6-6:2001-65535"},
+	} {
+		if got := boxes(tc.got); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if !fullSpace().minus(portSpace{}).isFull() || fullSpace().minus(tcp(portRange{0, 0})).isFull() {
+		t.Error("isFull")
 	}
 }

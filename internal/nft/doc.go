@@ -1,5 +1,7 @@
-// Package nft enforces NetworkPolicy on one node with nftables: a pure
-// compiler from the Model to a small typed IR (compiler.go, ir.go), a text
+// Package nft enforces the Model's policy on one node with nftables: the
+// tiers of cluster-wide policy (ClusterNetworkPolicy, AdminNetworkPolicy,
+// BaselineAdminNetworkPolicy) and NetworkPolicy, in upstream's order. It is
+// a pure compiler from the Model to a small typed IR (compiler.go, ir.go), a text
 // renderer for golden files (render.go), an interpreter of the IR that
 // tests and conntrack clean-up share (eval.go), and a thin applier on
 // github.com/google/nftables (apply_linux.go).
@@ -35,10 +37,10 @@
 //     dropped, so that a connection whose conntrack entry was deleted
 //     cannot be picked up again from its other end.
 //  3. egress, for every forwarded packet: if the source is a local pod
-//     isolated for egress, the destination must be allowed by its profile,
-//     else drop.
-//  4. ingress, the same for a destination that is a local pod isolated for
-//     ingress, with the source as the peer.
+//     that a policy governs for egress, the destination must be allowed by
+//     its profile, else drop.
+//  4. ingress, the same for a destination that is a local pod governed
+//     for ingress, with the source as the peer.
 //
 // A flow between two local pods passes both 3 and 4: the source's egress
 // and the destination's ingress must both allow it, as in Model.Verdict.
@@ -51,17 +53,27 @@
 // Chains and rules are the same for every node and every Model (see
 // chains in compiler.go). Everything that depends on pods and policies is
 // a set element, so pod churn and policy changes never change a rule, and
-// the cost per packet is a constant: at most six map and set lookups per
+// the cost per packet is a constant: at most nine map and set lookups per
 // direction, whatever the number of policies, rules and pods.
 //
 //   - Profiles, for the subject of a decision: the local pods of one
-//     namespace that the same policies isolate in a direction, with (for
-//     ingress) the same named ports, decide alike. They share a profile, a
-//     32-bit number hashed from that key so that it stays put while other
-//     pods and profiles come and go. Maps ingress_profile and
-//     egress_profile give a local pod's profile; a pod that is not isolated
-//     in a direction is not in the map, and that direction lets everything
-//     through (the "default" evaluator).
+//     namespace that the same NetworkPolicies isolate in a direction, that
+//     the same cluster-wide policies select, and that have (for ingress)
+//     the same named ports, decide alike. They share a profile, a 32-bit
+//     number hashed from that key so that it stays put while other pods and
+//     profiles come and go. Maps ingress_profile and egress_profile give a
+//     local pod's profile; a pod that no policy governs in a direction is
+//     not in the map, and that direction lets everything through (the
+//     "default" evaluator).
+//   - The tiers are compiled, not interpreted: for each profile and each
+//     peer (a class of pods, or a range of addresses), the compiler walks
+//     the Admin tier by priority, then NetworkPolicy, then the Baseline
+//     tier, then the default, as the verdict engine does, over the space of
+//     protocols and ports (a rule's first match decides what it matches and
+//     nothing before it decided; a Pass hands it to the next tier). What is
+//     left allowed becomes set elements. So the chains do not change with
+//     tiers, priorities or actions, and a packet costs the same lookups
+//     whatever the policies.
 //   - Classes, for the peer (Cilium's identities; the verdict engine's
 //     classes): pods of the cluster that no policy can tell apart as peers,
 //     i.e. with the same namespace, labels, container ports and ipBlocks
@@ -80,6 +92,16 @@
 //     0-255 and every port, ICMP included. A pod address inside an ipBlock
 //     is covered by the *_nets ranges, as Peer.MatchesEndpoint matches
 //     ipBlocks against pod addresses too.
+//   - Deny sets, one per direction, keyed as the *_pods sets: what a tier
+//     denies a class of pods though their addresses lie in a range that
+//     the *_nets set allows (an Admin Deny of a namespace inside an
+//     accepted network, say). The chain asks them between the *_pods and
+//     the *_nets sets. Where a profile's tiers deny most classes (a
+//     Baseline Deny of every other namespace), it is cheaper to list the
+//     classes it allows in *_pods and deny all others with one element
+//     whose class field is the whole range 0x00000000-0xffffffff: the
+//     compiler takes, per profile, whichever needs fewer elements. With
+//     NetworkPolicy alone they are empty: it only allows.
 //   - Anti-spoofing sets: pod_ifaces, pod_addrs and pod_src (veth .
 //     address).
 //
@@ -130,6 +152,13 @@
 //     specifies (the conntrack clean-up uses the reply tuple for the same
 //     reason). Traffic that is SNATed to the node's address before it
 //     reaches a pod is judged by that address.
+//   - Domain names of cluster-wide policies: nothing resolves them, so a
+//     domainNames peer matches no address, and traffic to those names is
+//     decided by the rules after it (upstream allows domain names in
+//     Accept rules only, so this never allows more than the policy says).
+//     Ruleset.Unenforced says so, in words.
+//   - Traffic between a pod and its own node, which every tier allows, as
+//     the verdict engine does: it goes through INPUT and OUTPUT.
 //   - Loading the table into a netns where conntrack was off drops the
 //     untracked mid-stream TCP of connections that existed before (rule
 //     2); on a node conntrack is on long before the agent starts.

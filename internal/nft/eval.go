@@ -3,6 +3,7 @@ package nft
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -85,12 +86,13 @@ func (ev *Evaluator) run(c *Chain, p Packet, depth int) (VerdictKind, string, er
 		if !ok {
 			continue
 		}
-		by := fmt.Sprintf("%s rule %d (%s)", c.Name, i+1, r)
 		switch r.Verdict.Kind {
 		case Accept, Drop:
-			return r.Verdict.Kind, by, nil
+			// Only a final verdict says which rule decided: formatting it
+			// for every rule passed would cost more than the lookups.
+			return r.Verdict.Kind, fmt.Sprintf("%s rule %d (%s)", c.Name, i+1, r), nil
 		case Return:
-			return Return, by, nil
+			return Return, "", nil
 		case Jump:
 			target := ev.chains[r.Verdict.Chain]
 			if target == nil {
@@ -287,9 +289,14 @@ func contains(ek, k []Datum) bool {
 }
 
 func keyString(k []Datum) string {
-	var b strings.Builder
+	b := make([]byte, 0, 24*len(k))
 	for _, d := range k {
-		fmt.Fprintf(&b, "%s\x00%d-%d|", d.Name, d.Lo, d.Hi)
+		b = append(b, d.Name...)
+		b = append(b, 0)
+		b = strconv.AppendUint(b, uint64(d.Lo), 10)
+		b = append(b, '-')
+		b = strconv.AppendUint(b, uint64(d.Hi), 10)
+		b = append(b, '|')
 	}
-	return b.String()
+	return string(b)
 }

@@ -32,6 +32,10 @@ type Ruleset struct {
 	// They are documentation: nothing applies them.
 	Profiles []Profile
 	Classes  []Class
+	// Unenforced says, in sentences, what of the Model the ruleset does
+	// not enforce and what it does instead (the domain names of
+	// cluster-wide policies): never more allowed than the policy says.
+	Unenforced []string
 }
 
 // Class is a class of pods that no policy can tell apart as peers
@@ -57,7 +61,10 @@ type Profile struct {
 	ID        uint32
 	Direction string // "ingress" or "egress"
 	Namespace string
-	Policies  []string // the policies that isolate its pods in Direction
+	Policies  []string // the NetworkPolicies that isolate its pods in Direction
+	// Admin and Baseline are the cluster-wide policies of each tier that
+	// select its pods and have rules in Direction, in evaluation order.
+	Admin, Baseline []string
 	// NamedPorts are the named container ports that ingress rules resolve
 	// against, "name/PROTO=number".
 	NamedPorts []string

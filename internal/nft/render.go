@@ -19,13 +19,24 @@ func (rs *Ruleset) String() string {
 	fmt.Fprintf(&b, "# rampart ruleset for node %s (local pods: %d, profiles: %d, pod classes: %d)\n", rs.Node, len(rs.Pods), len(rs.Profiles), len(rs.Classes))
 	for _, p := range rs.Profiles {
 		fmt.Fprintf(&b, "# profile %s: %s of %s\n", profileString(p.ID), p.Direction, strings.Join(p.Pods, ", "))
-		fmt.Fprintf(&b, "#   isolated by %s\n", strings.Join(p.Policies, ", "))
+		if len(p.Admin) > 0 {
+			fmt.Fprintf(&b, "#   admin tier: %s\n", strings.Join(p.Admin, ", "))
+		}
+		if len(p.Policies) > 0 {
+			fmt.Fprintf(&b, "#   isolated by %s\n", strings.Join(p.Policies, ", "))
+		}
+		if len(p.Baseline) > 0 {
+			fmt.Fprintf(&b, "#   baseline tier: %s\n", strings.Join(p.Baseline, ", "))
+		}
 		if len(p.NamedPorts) > 0 {
 			fmt.Fprintf(&b, "#   named ports %s\n", strings.Join(p.NamedPorts, ", "))
 		}
 	}
 	for _, c := range rs.Classes {
 		fmt.Fprintf(&b, "# class %s: %s\n", profileString(c.ID), strings.Join(c.Pods, ", "))
+	}
+	for _, u := range rs.Unenforced {
+		fmt.Fprintf(&b, "# not enforced: %s\n", u)
 	}
 	fmt.Fprintf(&b, "table inet %s {\n", rs.Table)
 	for _, s := range rs.Sets {

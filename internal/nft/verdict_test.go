@@ -124,6 +124,27 @@ func interestingAddrs(m *policy.Model) []netip.Addr {
 			}
 		}
 	}
+	// The networks of cluster-wide policies, and the nodes' addresses
+	// (which nodes peers match; traffic to a hostNetwork pod carries its
+	// node's address).
+	for _, p := range m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				for _, pe := range r.Peers {
+					for _, n := range pe.Networks {
+						if n.Addr().Is4() {
+							edges(n)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, n := range m.Nodes {
+		for _, a := range n.Addrs {
+			add(a)
+		}
+	}
 	for _, s := range []string{"192.0.2.77", "203.0.113.200", "8.8.8.8"} {
 		add(netip.MustParseAddr(s))
 	}
@@ -150,21 +171,31 @@ func interestingProbes(m *policy.Model) []probe {
 			add(cp.Port)
 		}
 	}
+	ports := func(pts []policy.Port) {
+		for _, pt := range pts {
+			if pt.Port == 0 {
+				continue
+			}
+			add(pt.Port)
+			add(pt.Port - 1)
+			add(pt.Port + 1)
+			if pt.EndPort != 0 {
+				add(pt.EndPort)
+				add(pt.EndPort + 1)
+			}
+		}
+	}
 	for _, p := range m.Policies {
 		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
 			for _, r := range p.Rules(d) {
-				for _, pt := range r.Ports {
-					if pt.Port == 0 {
-						continue
-					}
-					add(pt.Port)
-					add(pt.Port - 1)
-					add(pt.Port + 1)
-					if pt.EndPort != 0 {
-						add(pt.EndPort)
-						add(pt.EndPort + 1)
-					}
-				}
+				ports(r.Ports)
+			}
+		}
+	}
+	for _, p := range m.ClusterPolicies {
+		for _, d := range []policy.Direction{policy.Ingress, policy.Egress} {
+			for _, r := range p.Rules(d) {
+				ports(r.Ports)
 			}
 		}
 	}

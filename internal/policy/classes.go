@@ -17,9 +17,16 @@ import (
 //   - the pod labels,
 //   - the container ports (named ports resolve against them),
 //   - hostNetwork,
-//   - which ipBlocks of the model contain their addresses,
+//   - which ipBlocks and networks (of NetworkPolicies and cluster-wide
+//     policies) contain their addresses,
 //   - and, only when the model has hostNetwork pods on known nodes, the node
-//     (a pod always reaches the hostNetwork pods of its own node).
+//     (a pod always reaches the hostNetwork pods of its own node, and the
+//     nodes peers of cluster-wide policies match hostNetwork pods by their
+//     node's labels).
+//
+// Everything else a policy reads of an endpoint is one of these: the
+// subjects and the namespaces and pods peers of cluster-wide policies read
+// namespace and pod labels, as NetworkPolicy selectors do.
 //
 // A class is a set of distinct pods: the pair (class, same class) means two
 // different pods of one class. Loopback (an endpoint to itself) is decided
@@ -54,8 +61,10 @@ type classIndex struct {
 	portSets   map[string]bitset
 	hostOnNode map[string]bitset
 
-	// Scratch sets of decide, reused under mu: only what decide returns is kept.
-	undecided, acc bitset
+	// Scratch sets of decide, reused under mu: only what decide returns is
+	// kept. tacc, tdeny, tund and tmatch are clusterTier's.
+	undecided, acc            bitset
+	tacc, tdeny, tund, tmatch bitset
 }
 
 // Classes returns the model's equivalence classes, sorted by their first
@@ -91,6 +100,22 @@ func buildClasses(m *Model) *classIndex {
 					if _, ok := ci.blockIdx[k]; !ok {
 						ci.blockIdx[k] = len(ci.blocks)
 						ci.blocks = append(ci.blocks, pe.IPBlock)
+					}
+				}
+			}
+		}
+	}
+	for _, p := range m.ClusterPolicies {
+		for _, d := range []Direction{Ingress, Egress} {
+			for _, r := range p.Rules(d) {
+				for _, pe := range r.Peers {
+					for _, n := range pe.Networks {
+						b := &IPBlock{CIDR: n}
+						k := b.String()
+						if _, ok := ci.blockIdx[k]; !ok {
+							ci.blockIdx[k] = len(ci.blocks)
+							ci.blocks = append(ci.blocks, b)
+						}
 					}
 				}
 			}
@@ -236,6 +261,7 @@ func (ci *classIndex) decide(c int, d Direction, pr Probe) bitset {
 	accepted := newBitset(ci.n)
 	if ci.undecided == nil {
 		ci.undecided, ci.acc = newBitset(ci.n), newBitset(ci.n)
+		ci.tacc, ci.tdeny, ci.tund, ci.tmatch = newBitset(ci.n), newBitset(ci.n), newBitset(ci.n), newBitset(ci.n)
 	}
 	undecided := ci.undecided
 	copy(undecided, ci.all)
@@ -344,7 +370,7 @@ func (networkPolicy) classes(ci *classIndex, c int, d Direction, pr Probe) (bits
 				}
 				continue
 			}
-			acc.orAnd(peers, ci.portSet(r, pr))
+			acc.orAnd(peers, ci.portSet(r.AllPorts, r.Ports, pr))
 		}
 	}
 	if !isolated {
@@ -442,23 +468,23 @@ func (ci *classIndex) peerSet(policyNS string, pe *Peer) bitset {
 // portSet is the set of destination classes at which an egress rule's
 // ports cover the probe. Without named ports on either side it is all or
 // nothing; otherwise it depends on each destination's container ports.
-func (ci *classIndex) portSet(r *Rule, pr Probe) bitset {
-	if r.AllPorts {
+func (ci *classIndex) portSet(all bool, ports []Port, pr Probe) bitset {
+	if all {
 		return ci.all
 	}
 	named := pr.Name != ""
-	for _, p := range r.Ports {
+	for _, p := range ports {
 		named = named || p.Name != ""
 	}
 	if !named {
-		if _, ok := r.matchPort(nil, pr.Port, pr.Protocol); ok {
+		if _, ok := matchPorts(false, ports, nil, pr.Port, pr.Protocol); ok {
 			return ci.all
 		}
 		return newBitset(ci.n)
 	}
 	var kb strings.Builder
 	kb.WriteString(pr.String())
-	for _, p := range r.Ports {
+	for _, p := range ports {
 		kb.WriteString("|")
 		kb.WriteString(p.String())
 	}
@@ -473,11 +499,123 @@ func (ci *classIndex) portSet(r *Rule, pr Probe) bitset {
 		if !ok {
 			continue
 		}
-		if _, ok := r.matchPort(rep, num, pr.Protocol); ok {
+		if _, ok := matchPorts(false, ports, rep, num, pr.Protocol); ok {
 			s.set(d)
 		}
 	}
 	ci.portSets[k] = s
+	return s
+}
+
+// classes is the tier for every peer class at once: rules in order, each
+// deciding the peers that match it and that no rule before it decided.
+// Accept and Deny are returned; what a Pass matched is left undecided, for
+// the evaluators after this one.
+func (t clusterTier) classes(ci *classIndex, c int, d Direction, pr Probe) (bitset, bitset) {
+	pols := ci.m.TierPolicies(t.tier)
+	rep := ci.classes[c].Rep()
+	if len(pols) == 0 || rep.HostNetwork {
+		return nil, nil
+	}
+	acc, deny, und, match := ci.tacc, ci.tdeny, ci.tund, ci.tmatch
+	clear(acc)
+	clear(deny)
+	copy(und, ci.all)
+	selected := false
+	for _, p := range pols {
+		if len(p.Rules(d)) == 0 || !p.Selects(rep) {
+			continue
+		}
+		selected = true
+		for i := range p.Rules(d) {
+			r := &p.Rules(d)[i]
+			ports := ci.all
+			if d == Ingress {
+				// The subject is the destination: its ports decide.
+				num, ok := pr.resolve(rep)
+				if !ok {
+					continue
+				}
+				if _, ok := r.matchPort(rep, num, pr.Protocol); !ok {
+					continue
+				}
+			} else {
+				ports = ci.portSet(r.AllPorts, r.Ports, pr)
+			}
+			peers := ci.clusterPeers(r)
+			for w := range match {
+				match[w] = peers[w] & ports[w] & und[w]
+			}
+			switch r.Action {
+			case ActionAccept:
+				acc.or(match)
+			case ActionDeny:
+				deny.or(match)
+			}
+			und.andNot(match)
+		}
+	}
+	if !selected {
+		return nil, nil
+	}
+	return acc, deny
+}
+
+// clusterPeers is the set of classes a cluster-wide rule's peers match.
+func (ci *classIndex) clusterPeers(r *ClusterRule) bitset {
+	if len(r.Peers) == 1 {
+		return ci.clusterPeerSet(&r.Peers[0])
+	}
+	s := newBitset(ci.n)
+	for i := range r.Peers {
+		s.or(ci.clusterPeerSet(&r.Peers[i]))
+	}
+	return s
+}
+
+// clusterPeerSet is the set of classes one peer of a cluster-wide rule
+// matches, cached by the peer's canonical form.
+func (ci *classIndex) clusterPeerSet(pe *ClusterPeer) bitset {
+	var k string
+	switch {
+	case pe.All:
+		return ci.all
+	case len(pe.DomainNames) > 0:
+		k = "cp|domains" // no address is a domain name
+	case pe.Nodes != nil:
+		k = "cp|nodes:" + pe.Nodes.String()
+	case len(pe.Networks) > 0:
+		k = "cp|net:" + pe.String()
+	case pe.Pods != nil:
+		k = "cp|ns:" + pe.Namespaces.String() + "|pod:" + pe.Pods.String()
+	default:
+		k = "cp|ns:" + pe.Namespaces.String()
+	}
+	if s, ok := ci.peerSets[k]; ok {
+		return s
+	}
+	s := newBitset(ci.n)
+	switch {
+	case len(pe.DomainNames) > 0:
+	case len(pe.Networks) > 0:
+		for _, n := range pe.Networks {
+			bi := ci.blockIdx[(&IPBlock{CIDR: n}).String()]
+			for c := range ci.classes {
+				if ci.member[c].has(bi) {
+					s.set(c)
+				}
+			}
+		}
+	default:
+		// Selectors: namespaces and pods read labels, nodes the node of a
+		// hostNetwork pod, all of which a class's members share.
+		for c, cl := range ci.classes {
+			if pe.MatchesEndpoint(ci.m, cl.Rep()) {
+				s.set(c)
+			}
+		}
+	}
+	ci.peerSets[k] = s
 	return s
 }
 

@@ -66,5 +66,20 @@ func withoutInvalid(s *cluster.Snapshot, diags []cluster.Diagnostic) *cluster.Sn
 			out.NetworkPolicies = append(out.NetworkPolicies, np)
 		}
 	}
+	for _, p := range s.ClusterNetworkPolicies {
+		if !bad[cluster.ObjectName(KindClusterNetworkPolicy, "", p.Name)] {
+			out.ClusterNetworkPolicies = append(out.ClusterNetworkPolicies, p)
+		}
+	}
+	for _, p := range s.AdminNetworkPolicies {
+		if !bad[cluster.ObjectName(KindAdminNetworkPolicy, "", p.Name)] {
+			out.AdminNetworkPolicies = append(out.AdminNetworkPolicies, p)
+		}
+	}
+	for _, p := range s.BaselineAdminNetworkPolicies {
+		if !bad[cluster.ObjectName(KindBaselineAdminNetworkPolicy, "", p.Name)] {
+			out.BaselineAdminNetworkPolicies = append(out.BaselineAdminNetworkPolicies, p)
+		}
+	}
 	return out
 }

@@ -50,6 +50,10 @@ type Model struct {
 	Endpoints  []*Endpoint  // sorted by namespace, name
 	Nodes      []*Node      // sorted by name
 	Policies   []*Policy    // sorted by namespace, name
+	// ClusterPolicies are the cluster-wide policies (cluster.go), in the
+	// order they are evaluated: the Admin tier, then the Baseline tier,
+	// each by priority, then name and kind.
+	ClusterPolicies []*ClusterPolicy
 
 	nsByName   map[string]*Namespace
 	byRef      map[string]*Endpoint     // "ns/name"
@@ -57,6 +61,8 @@ type Model struct {
 	nodeByName map[string]*Node
 	nodeByAddr map[netip.Addr]*Node
 	policiesIn map[string][]*Policy // by namespace
+	admin      []*ClusterPolicy     // the Admin tier of ClusterPolicies
+	baseline   []*ClusterPolicy     // the Baseline tier
 
 	classesOnce sync.Once
 	classes     *classIndex // built lazily by Classes()
@@ -98,10 +104,12 @@ type ContainerPort struct {
 	Port     int32
 }
 
-// Node is a node and its addresses.
+// Node is a node, its labels (which the nodes peers of cluster-wide
+// policies select) and its addresses.
 type Node struct {
-	Name  string
-	Addrs []netip.Addr
+	Name   string
+	Labels labels.Set
+	Addrs  []netip.Addr
 }
 
 // Policy is a NetworkPolicy in normalized form.
@@ -200,8 +208,12 @@ func (b *IPBlock) String() string {
 
 // Port is one element of a rule's ports.
 type Port struct {
-	Index    int
-	Protocol corev1.Protocol // TCP when absent in the manifest
+	Index int
+	// Protocol is TCP when absent in a NetworkPolicy. It is "" only for a
+	// named port of a cluster-wide policy, whose API gives no protocol:
+	// the name then matches the container port of that name, whatever
+	// its protocol.
+	Protocol corev1.Protocol
 	// Exactly one of: Name (a named port), Port (with EndPort for a range),
 	// or neither (every port of Protocol).
 	Name    string
@@ -210,9 +222,11 @@ type Port struct {
 }
 
 // String renders the port as a person writes it: "80/TCP", "8000-8080/TCP",
-// "http/TCP", "all TCP ports".
+// "http/TCP", "http" (a named port of any protocol), "all TCP ports".
 func (p Port) String() string {
 	switch {
+	case p.Name != "" && p.Protocol == "":
+		return p.Name
 	case p.Name != "":
 		return fmt.Sprintf("%s/%s", p.Name, p.Protocol)
 	case p.Port == 0:
@@ -242,7 +256,10 @@ func NewModel(s *cluster.Snapshot) (*Model, []cluster.Diagnostic) {
 		m.addNamespace(n.Name, n.Labels)
 	}
 	for _, n := range s.Nodes {
-		node := &Node{Name: n.Name}
+		node := &Node{Name: n.Name, Labels: labels.Set{}}
+		for k, v := range n.Labels {
+			node.Labels[k] = v
+		}
 		for _, a := range n.Status.Addresses {
 			if ip, err := netip.ParseAddr(a.Address); err == nil {
 				node.Addrs = append(node.Addrs, ip.Unmap())
@@ -276,6 +293,7 @@ func NewModel(s *cluster.Snapshot) (*Model, []cluster.Diagnostic) {
 		m.namespace(p.Namespace)
 		m.Policies = append(m.Policies, p)
 	}
+	diags = append(diags, m.addClusterPolicies(s)...)
 	sort.Slice(m.Namespaces, func(i, j int) bool { return m.Namespaces[i].Name < m.Namespaces[j].Name })
 	sort.Slice(m.Endpoints, func(i, j int) bool { return m.Endpoints[i].Ref() < m.Endpoints[j].Ref() })
 	sort.Slice(m.Nodes, func(i, j int) bool { return m.Nodes[i].Name < m.Nodes[j].Name })
@@ -284,6 +302,41 @@ func NewModel(s *cluster.Snapshot) (*Model, []cluster.Diagnostic) {
 		m.policiesIn[p.Namespace] = append(m.policiesIn[p.Namespace], p)
 	}
 	return m, diags
+}
+
+// addClusterPolicies normalizes the cluster-wide policies into
+// m.ClusterPolicies and the two tiers.
+func (m *Model) addClusterPolicies(s *cluster.Snapshot) []cluster.Diagnostic {
+	var diags []cluster.Diagnostic
+	add := func(kind, name string, o *cluster.Origin, p *ClusterPolicy, perr *pathError) {
+		if perr != nil {
+			diags = append(diags, cluster.At(cluster.Error, o, cluster.ObjectName(kind, "", name), perr.path,
+				"%v; policy left out", perr.err))
+			return
+		}
+		m.ClusterPolicies = append(m.ClusterPolicies, p)
+	}
+	for _, c := range s.ClusterNetworkPolicies {
+		p, perr := newClusterPolicyCNP(c)
+		add(KindClusterNetworkPolicy, c.Name, c.Origin, p, perr)
+	}
+	for _, a := range s.AdminNetworkPolicies {
+		p, perr := newClusterPolicyANP(a)
+		add(KindAdminNetworkPolicy, a.Name, a.Origin, p, perr)
+	}
+	for _, b := range s.BaselineAdminNetworkPolicies {
+		p, perr := newClusterPolicyBANP(b)
+		add(KindBaselineAdminNetworkPolicy, b.Name, b.Origin, p, perr)
+	}
+	sortClusterPolicies(m.ClusterPolicies)
+	for _, p := range m.ClusterPolicies {
+		if p.Tier == AdminTier {
+			m.admin = append(m.admin, p)
+		} else {
+			m.baseline = append(m.baseline, p)
+		}
+	}
+	return diags
 }
 
 // namespace returns the namespace called name, adding it with only the
@@ -552,7 +605,7 @@ func (e *Endpoint) resolvePort(name string, proto corev1.Protocol) (int32, bool)
 // at destination dst (nil for a destination outside the cluster, where a
 // named port cannot resolve).
 func (p *Port) Matches(dst *Endpoint, num int32, proto corev1.Protocol) bool {
-	if p.Protocol != proto {
+	if p.Protocol != proto && (p.Protocol != "" || p.Name == "") {
 		return false
 	}
 	switch {

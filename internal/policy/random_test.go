@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/rampartnet/rampart/internal/policy/policytest"
 )
@@ -19,12 +20,24 @@ func TestMatrixAgreesWithVerdict(t *testing.T) {
 	}
 	probes := append(policytest.Probes(), "serve-81-udp/UDP", "http-alt/TCP", "9999/TCP")
 	var allowed, denied int
+	var tiers [3]int // with cluster-wide policies, decisions by the admin tier, the baseline tier, the rest
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		for _, ips := range []bool{false, true} {
-			snap := policytest.Generate(seed, policytest.Options{Namespaces: 4, Workloads: 24, Policies: 12, PodIPs: ips})
+		for _, c := range []struct {
+			ips bool
+			cps int // cluster-wide policies
+		}{{false, 0}, {true, 0}, {false, 6}, {true, 6}} {
+			ips := c.ips
+			snap := policytest.Generate(seed, policytest.Options{Namespaces: 4, Workloads: 24, Policies: 12, PodIPs: ips,
+				ClusterPolicies: c.cps})
 			m, diags := policy.NewModel(snap)
 			if len(diags) > 0 {
 				t.Fatalf("seed %d: %v", seed, diags)
+			}
+			// The generator writes what the API server accepts.
+			for _, d := range policy.Validate(snap) {
+				if d.Severity == cluster.Error {
+					t.Fatalf("seed %d: generated input is invalid: %s", seed, d)
+				}
 			}
 			for _, ps := range probes {
 				pr, err := policy.ParseProbe(ps)
@@ -40,6 +53,19 @@ func TestMatrixAgreesWithVerdict(t *testing.T) {
 						} else {
 							denied++
 						}
+						for _, dec := range []policy.Decision{v.Egress, v.Ingress} {
+							if c.cps == 0 {
+								continue
+							}
+							switch dec.By {
+							case "admin":
+								tiers[0]++
+							case "baseline":
+								tiers[1]++
+							default:
+								tiers[2]++
+							}
+						}
 						if got := mx.Allowed(s, d); got != v.Allowed {
 							t.Fatalf("seed %d ips %v probe %s: %s -> %s: matrix %v, verdict %v\negress: %s\ningress: %s",
 								seed, ips, pr, s.Ref(), d.Ref(), got, v.Allowed, v.Egress.Reason, v.Ingress.Reason)
@@ -53,7 +79,11 @@ func TestMatrixAgreesWithVerdict(t *testing.T) {
 	if allowed < denied/10 || denied < allowed/10 {
 		t.Errorf("lopsided: %d allowed, %d denied", allowed, denied)
 	}
-	t.Logf("%d allowed, %d denied", allowed, denied)
+	// And the tiers must decide often enough to be tested.
+	if tiers[0] < tiers[2]/50 || tiers[1] < tiers[2]/50 {
+		t.Errorf("the tiers rarely decide: admin %d, baseline %d, others %d", tiers[0], tiers[1], tiers[2])
+	}
+	t.Logf("%d allowed, %d denied; decided by admin %d, baseline %d, others %d", allowed, denied, tiers[0], tiers[1], tiers[2])
 }
 
 func ExampleModel_Verdict() {

@@ -18,9 +18,10 @@ import (
 
 // Validate checks the objects of a snapshot as the API server does on
 // create (pkg/apis/networking/validation in kubernetes/kubernetes:
-// ValidateNetworkPolicySpec, ValidateNetworkPolicyPort, ValidateIPBlock),
-// and adds Rampart's warnings about policies that are valid but probably
-// not what was meant.
+// ValidateNetworkPolicySpec, ValidateNetworkPolicyPort, ValidateIPBlock;
+// for the cluster-wide policies, their CRDs: validate_cluster.go), and
+// adds Rampart's warnings about policies that are valid but probably not
+// what was meant.
 func Validate(s *cluster.Snapshot) []cluster.Diagnostic {
 	v := &validator{}
 	for _, ns := range s.Namespaces {
@@ -49,6 +50,7 @@ func Validate(s *cluster.Snapshot) []cluster.Diagnostic {
 	for _, np := range s.NetworkPolicies {
 		v.policy(np, s)
 	}
+	v.clusterPolicies(s)
 	cluster.SortDiagnostics(v.diags)
 	return v.diags
 }

@@ -12,16 +12,19 @@ import (
 // A connection is allowed when both ends agree: the source's egress and
 // the destination's ingress. Each direction is decided by a chain of
 // evaluators, in order; each answers Accept, Deny or Next, and the first
-// that does not say Next decides. Later tiers (cluster-wide admin policy
-// before NetworkPolicy, a baseline after it, L7 authorization) are new
+// that does not say Next decides. Later tiers (L7 authorization) are new
 // evaluators in the chain: callers of Verdict do not change.
 //
 //	loopback       a pod always reaches itself
 //	node           traffic between a pod and its own node is always allowed
-//	host-network   hostNetwork pods are not isolated by NetworkPolicy
+//	host-network   hostNetwork pods are not isolated by any policy
 //	external       a side outside the cluster has no policy of ours
+//	admin          the Admin tier of cluster-wide policy (cluster.go): the
+//	               first matching rule by priority Accepts, Denies, or
+//	               Passes to the tiers below
 //	network-policy NetworkPolicy: isolated pods accept only what a rule allows
-//	default        a pod that no policy isolates accepts everything
+//	baseline       the Baseline tier, for pods no NetworkPolicy isolates
+//	default        everything else is allowed
 
 // Action is an evaluator's answer for one direction of one flow.
 type Action int
@@ -103,8 +106,17 @@ type Decision struct {
 	By string `json:"by"`
 	// IsolatedBy lists the policies that select the pod in this direction.
 	IsolatedBy []string `json:"isolatedBy,omitempty"`
-	// Rules are the rules that allowed the connection.
+	// Rules are the NetworkPolicy rules that allowed the connection.
 	Rules []RuleRef `json:"rules,omitempty"`
+	// ClusterRule is the rule of a cluster-wide policy that decided, when
+	// the admin or baseline tier did.
+	ClusterRule *ClusterRuleRef `json:"clusterRule,omitempty"`
+	// PassedBy is the Admin tier rule whose Pass handed the decision to
+	// the tiers below it.
+	PassedBy *ClusterRuleRef `json:"passedBy,omitempty"`
+	// Notes say what the engine could not decide on the way, such as
+	// rules with domain names.
+	Notes []string `json:"notes,omitempty"`
 	// Reason says it in words.
 	Reason string `json:"reason"`
 }
@@ -155,7 +167,8 @@ type Evaluator interface {
 }
 
 // chain is the order of evaluators; see the top of this file.
-var chain = []Evaluator{loopback{}, nodeLocal{}, hostNetwork{}, external{}, networkPolicy{}, defaultAllow{}}
+var chain = []Evaluator{loopback{}, nodeLocal{}, hostNetwork{}, external{},
+	clusterTier{AdminTier}, networkPolicy{}, clusterTier{BaselineTier}, defaultAllow{}}
 
 // Verdict decides a query.
 func (m *Model) Verdict(q Query) Result {
@@ -189,9 +202,18 @@ func (m *Model) Verdict(q Query) Result {
 }
 
 func (m *Model) decide(f *flow, d Direction) Decision {
+	// What an evaluator that passes says on the way (a Pass, notes) goes
+	// into the decision of the one that decides.
+	var passed *ClusterRuleRef
+	var notes []string
 	for _, e := range chain {
 		dec := e.Evaluate(m, f, d)
+		notes = append(notes, dec.Notes...)
+		if dec.PassedBy != nil {
+			passed = dec.PassedBy
+		}
 		if dec.By != "" {
+			dec.PassedBy, dec.Notes = passed, notes
 			return dec
 		}
 	}
@@ -250,7 +272,7 @@ func (hostNetwork) Evaluate(_ *Model, f *flow, d Direction) Decision {
 	subject, _ := sides(f, d)
 	if subject.Endpoint != nil && subject.Endpoint.HostNetwork {
 		return Decision{Allowed: true, By: "host-network",
-			Reason: subject.Endpoint.Ref() + " uses the host network, which NetworkPolicy does not isolate"}
+			Reason: subject.Endpoint.Ref() + " uses the host network, which no policy isolates (NetworkPolicy and cluster-wide policy alike)"}
 	}
 	return Decision{}
 }
@@ -355,11 +377,17 @@ func (r *Rule) matchPeer(policyNS string, party Party) (int, bool) {
 // matchPort returns the index of the first port entry of r that covers the
 // port, -1 when the rule allows every port.
 func (r *Rule) matchPort(dst *Endpoint, port int32, proto corev1.Protocol) (int, bool) {
-	if r.AllPorts {
+	return matchPorts(r.AllPorts, r.Ports, dst, port, proto)
+}
+
+// matchPorts returns the index of the first of ports that covers the port,
+// -1 when all is set.
+func matchPorts(all bool, ports []Port, dst *Endpoint, port int32, proto corev1.Protocol) (int, bool) {
+	if all {
 		return -1, true
 	}
-	for i := range r.Ports {
-		if r.Ports[i].Matches(dst, port, proto) {
+	for i := range ports {
+		if ports[i].Matches(dst, port, proto) {
 			return i, true
 		}
 	}
@@ -369,10 +397,19 @@ func (r *Rule) matchPort(dst *Endpoint, port int32, proto corev1.Protocol) (int,
 type defaultAllow struct{}
 
 func (defaultAllow) Name() string { return "default" }
-func (defaultAllow) Evaluate(_ *Model, f *flow, d Direction) Decision {
+func (defaultAllow) Evaluate(m *Model, f *flow, d Direction) Decision {
 	subject, _ := sides(f, d)
-	return Decision{Allowed: true, By: "default",
-		Reason: fmt.Sprintf("no policy isolates %s for %s", subject, d)}
+	reason := fmt.Sprintf("no policy isolates %s for %s", subject, d)
+	if subject.Endpoint != nil {
+		if cps := m.ClusterPoliciesOf(subject.Endpoint, d); len(cps) > 0 {
+			refs := make([]string, len(cps))
+			for i, p := range cps {
+				refs[i] = p.Ref()
+			}
+			reason = fmt.Sprintf("no NetworkPolicy isolates %s for %s, and no rule of %s decided", subject, d, joinAnd(refs))
+		}
+	}
+	return Decision{Allowed: true, By: "default", Reason: reason}
 }
 
 func joinAnd(s []string) string {

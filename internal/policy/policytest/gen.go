@@ -40,6 +40,13 @@ type Options struct {
 	NamedPortsIngressOnly bool
 	// Protocols to use in ports; default TCP, UDP and SCTP.
 	Protocols []corev1.Protocol
+	// ClusterPolicies is how many cluster-wide policies to add: most of
+	// them v1alpha2 ClusterNetworkPolicies of either tier, some v1alpha1
+	// AdminNetworkPolicies, and at most one BaselineAdminNetworkPolicy.
+	// With any, the cluster also gets two labelled nodes, each with a
+	// hostNetwork pod, for the nodes peers. Priorities are drawn from a
+	// few values, so that ties happen.
+	ClusterPolicies int
 }
 
 // Vocabulary: small, so that selectors often match something.
@@ -129,6 +136,24 @@ func Generate(seed int64, o Options) *cluster.Snapshot {
 	}
 	for i := 0; i < o.Policies; i++ {
 		s.NetworkPolicies = append(s.NetworkPolicies, g.policy(i))
+	}
+	// Cluster-wide policies draw their numbers after everything else, so
+	// that a seed gives the same namespaces, pods and NetworkPolicies with
+	// or without them.
+	if o.ClusterPolicies > 0 {
+		g.nodes(s)
+		banp := false
+		for i := 0; i < o.ClusterPolicies; i++ {
+			switch k := r.Intn(8); {
+			case k == 0 && !banp:
+				banp = true
+				s.BaselineAdminNetworkPolicies = append(s.BaselineAdminNetworkPolicies, g.banp())
+			case k <= 2:
+				s.AdminNetworkPolicies = append(s.AdminNetworkPolicies, g.anp(i))
+			default:
+				s.ClusterNetworkPolicies = append(s.ClusterNetworkPolicies, g.cnp(i))
+			}
+		}
 	}
 	return s
 }
@@ -315,10 +340,35 @@ func WriteYAML(w io.Writer, s *cluster.Snapshot) error {
 		d.Spec.Template.Spec = p.Spec
 		docs = append(docs, d)
 	}
+	// Nodes and the cluster-wide policies as plain maps: their typed forms
+	// marshal empty status fields that are not worth stripping.
+	object := func(apiVersion, kind string, meta metav1.ObjectMeta, fields map[string]any) map[string]any {
+		m := map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": meta}
+		for k, v := range fields {
+			m[k] = v
+		}
+		return m
+	}
+	for _, n := range s.Nodes {
+		docs = append(docs, object("v1", "Node", n.ObjectMeta, map[string]any{
+			"status": map[string]any{"addresses": n.Status.Addresses}}))
+	}
 	for _, np := range s.NetworkPolicies {
 		n := np.NetworkPolicy
 		n.TypeMeta = metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"}
 		docs = append(docs, n)
+	}
+	for _, p := range s.ClusterNetworkPolicies {
+		docs = append(docs, object("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy", p.ObjectMeta,
+			map[string]any{"spec": p.Spec}))
+	}
+	for _, p := range s.AdminNetworkPolicies {
+		docs = append(docs, object("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", p.ObjectMeta,
+			map[string]any{"spec": p.Spec}))
+	}
+	for _, p := range s.BaselineAdminNetworkPolicies {
+		docs = append(docs, object("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy", p.ObjectMeta,
+			map[string]any{"spec": p.Spec}))
 	}
 	for _, d := range docs {
 		b, err := yaml.Marshal(d)
