@@ -401,7 +401,7 @@ func (l *Lab) writeManifests(snap *cluster.Snapshot) error {
 		return err
 	}
 	st.Generation = 1
-	p, err := policiesManifest(snap.NetworkPolicies, st.Generation)
+	p, err := policiesManifest(policiesOf(snap), st.Generation)
 	if err != nil {
 		return err
 	}

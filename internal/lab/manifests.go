@@ -74,22 +74,50 @@ func clusterManifest(s *cluster.Snapshot, st *State) ([]byte, error) {
 
 // policiesManifest writes policies.yaml: the policies, each with a comment
 // saying where it came from.
-func policiesManifest(nps []*cluster.NetworkPolicy, generation int) ([]byte, error) {
+func policiesManifest(s *cluster.Snapshot, generation int) ([]byte, error) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Written by `rampart lab`: policy set %d, %d NetworkPolicies.\n", generation, len(nps))
-	for _, np := range nps {
+	fmt.Fprintf(&b, "# Written by `rampart lab`: policy set %d, %d NetworkPolicies, %d cluster policies.\n", generation,
+		len(s.NetworkPolicies), len(s.ClusterNetworkPolicies)+len(s.AdminNetworkPolicies)+len(s.BaselineAdminNetworkPolicies))
+	add := func(origin *cluster.Origin, doc map[string]any) error {
 		b.WriteString("---\n")
-		if np.Origin != nil && np.Origin.File != "" {
-			fmt.Fprintf(&b, "# from %s\n", np.Origin.Pos(""))
+		if origin != nil && origin.File != "" {
+			fmt.Fprintf(&b, "# from %s\n", origin.Pos(""))
 		}
-		doc := object("networking.k8s.io/v1", "NetworkPolicy", meta(np.Name, np.Namespace, np.Labels), map[string]any{"spec": np.Spec})
 		out, err := yaml.Marshal(doc)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		b.Write(out)
+		return nil
+	}
+	for _, np := range s.NetworkPolicies {
+		if err := add(np.Origin, object("networking.k8s.io/v1", "NetworkPolicy", meta(np.Name, np.Namespace, np.Labels), map[string]any{"spec": np.Spec})); err != nil {
+			return nil, err
+		}
+	}
+	// The cluster-scoped tiers (policy.networking.k8s.io).
+	for _, p := range s.ClusterNetworkPolicies {
+		if err := add(p.Origin, object("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy", meta(p.Name, "", p.Labels), map[string]any{"spec": p.Spec})); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range s.AdminNetworkPolicies {
+		if err := add(p.Origin, object("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", meta(p.Name, "", p.Labels), map[string]any{"spec": p.Spec})); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range s.BaselineAdminNetworkPolicies {
+		if err := add(p.Origin, object("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy", meta(p.Name, "", p.Labels), map[string]any{"spec": p.Spec})); err != nil {
+			return nil, err
+		}
 	}
 	return b.Bytes(), nil
+}
+
+// policiesOf is the policies of s alone: what `lab apply` replaces.
+func policiesOf(s *cluster.Snapshot) *cluster.Snapshot {
+	return &cluster.Snapshot{NetworkPolicies: s.NetworkPolicies, ClusterNetworkPolicies: s.ClusterNetworkPolicies,
+		AdminNetworkPolicies: s.AdminNetworkPolicies, BaselineAdminNetworkPolicies: s.BaselineAdminNetworkPolicies}
 }
 
 func object(apiVersion, kind string, metadata map[string]any, rest map[string]any) map[string]any {

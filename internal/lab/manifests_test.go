@@ -50,7 +50,7 @@ func fakeLab(t *testing.T, s *cluster.Snapshot, nodes int) *State {
 	if err := os.WriteFile(st.clusterFile(), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := policiesManifest(s.NetworkPolicies, 1)
+	p, err := policiesManifest(policiesOf(s), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestLabManifestsUpstreamCases(t *testing.T) {
 			}
 			nps = append(nps, np)
 		}
-		p, err := policiesManifest(nps, i)
+		p, err := policiesManifest(&cluster.Snapshot{NetworkPolicies: nps}, i)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,12 +147,12 @@ func TestPoliciesManifestSaysWhereFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := policiesManifest(s.NetworkPolicies, 7)
+	b, err := policiesManifest(policiesOf(s), 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := string(b)
-	if !strings.HasPrefix(out, "# Written by `rampart lab`: policy set 7, 12 NetworkPolicies.") ||
+	if !strings.HasPrefix(out, "# Written by `rampart lab`: policy set 7, 12 NetworkPolicies, 0 cluster policies.") ||
 		strings.Count(out, "\n# from ../../examples/wordpress/hardened/policies.yaml:") != 12 ||
 		!strings.Contains(out, "# from ../../examples/wordpress/hardened/policies.yaml:48\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-dns\n  namespace: data\n") {
 		t.Errorf("policies.yaml:\n%s", out)
@@ -204,5 +204,39 @@ func TestParseProbes(t *testing.T) {
 	}
 	if _, err := ParseProbes([]string{"80/ICMP"}); err == nil {
 		t.Error("80/ICMP accepted")
+	}
+}
+
+// TestPoliciesManifestClusterTiers: the cluster-scoped tiers go into the
+// lab's policy set and read back as they were.
+func TestPoliciesManifestClusterTiers(t *testing.T) {
+	s, err := cluster.Load("../../examples/guardrails")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(s.ClusterNetworkPolicies) + len(s.AdminNetworkPolicies) + len(s.BaselineAdminNetworkPolicies)
+	if n == 0 {
+		t.Fatal("examples/guardrails has no cluster policies")
+	}
+	b, err := policiesManifest(policiesOf(s), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "policies.yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := cluster.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(back.ClusterNetworkPolicies) + len(back.AdminNetworkPolicies) + len(back.BaselineAdminNetworkPolicies); got != n ||
+		len(back.NetworkPolicies) != len(s.NetworkPolicies) || cluster.HasErrors(back.Diagnostics) {
+		t.Errorf("read back %d cluster policies (want %d), %d NetworkPolicies (want %d): %v", got, n, len(back.NetworkPolicies), len(s.NetworkPolicies), back.Diagnostics)
+	}
+	for i, p := range back.ClusterNetworkPolicies {
+		if p.Spec.Priority != s.ClusterNetworkPolicies[i].Spec.Priority || p.Spec.Tier != s.ClusterNetworkPolicies[i].Spec.Tier {
+			t.Errorf("%s: tier %s priority %d, want %s %d", p.Name, p.Spec.Tier, p.Spec.Priority, s.ClusterNetworkPolicies[i].Spec.Tier, s.ClusterNetworkPolicies[i].Spec.Priority)
+		}
 	}
 }

@@ -233,10 +233,11 @@ func (l *Lab) Apply(ctx context.Context, paths []string) (*ApplyResult, error) {
 	}
 	// The input's policies, validated against the lab's cluster; reading
 	// errors anywhere in the input refuse it too.
-	cand := &cluster.Snapshot{Namespaces: base.Namespaces, Pods: base.Pods, Nodes: base.Nodes, NetworkPolicies: in.NetworkPolicies}
+	cand := policiesOf(in)
+	cand.Namespaces, cand.Pods, cand.Nodes = base.Namespaces, base.Pods, base.Nodes
 	diags := append(slices.Clone(in.Diagnostics), policy.Validate(cand)...)
 	cluster.SortDiagnostics(diags)
-	res := &ApplyResult{Generation: st.Generation, Policies: len(in.NetworkPolicies),
+	res := &ApplyResult{Generation: st.Generation, Policies: len(in.NetworkPolicies) + len(in.ClusterNetworkPolicies) + len(in.AdminNetworkPolicies) + len(in.BaselineAdminNetworkPolicies),
 		Ignored: declared(in.Namespaces) + len(in.Pods) + len(in.Nodes) + len(in.Services)}
 	for _, d := range diags {
 		if d.Severity != cluster.Error && !strings.HasPrefix(d.File, st.Dir) {
@@ -250,7 +251,7 @@ func (l *Lab) Apply(ctx context.Context, paths []string) (*ApplyResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	next, err := policiesManifest(in.NetworkPolicies, st.Generation+1)
+	next, err := policiesManifest(policiesOf(in), st.Generation+1)
 	if err != nil {
 		return nil, err
 	}

@@ -193,3 +193,9 @@ func deleteNetworkPolicy(house, name string) Mutation {
 		return fmt.Errorf("no NetworkPolicy %s/%s", ns, name)
 	}
 }
+
+// ConformanceCluster is the suite's cluster (namespaces, pods, nodes) as
+// a manifest, for harnesses that build it for real (`rampart lab`).
+func ConformanceCluster() ([]byte, error) {
+	return conformanceFS.ReadFile("testdata/conformance/base/cluster.yaml")
+}
