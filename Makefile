@@ -91,7 +91,7 @@ interop: build
 # and the DaemonSet's capabilities: `agent install` and `agent run` under
 # setpriv with exactly the manifest's capability set (deploy/).
 e2e-lab: build kube-bins
-	RAMPART_BIN=$(RAMPART) RAMPART_KUBE_BIN=$(RAMPART_KUBE_BIN) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/ ./deploy/
+	RAMPART_BIN=$(RAMPART) RAMPART_KUBE_BIN=$(RAMPART_KUBE_BIN) $(GO) test -count=1 -tags e2e -run 'TestPrivileged' -v ./internal/agent/ ./internal/lab/ ./deploy/ ./internal/l7/
 
 # e2e-kube: a real etcd and kube-apiserver (internal/kubetest, no root
 # needed): the harness itself (list, watch, status, RBAC between
@@ -147,6 +147,17 @@ bench-agent: build
 	bash scripts/deps.sh
 	bash bench/tunnel/deps.sh
 	bash bench/agent/run.sh
+
+# bench-l7: what the L7 authorization proxy (internal/l7) costs: wrk in a
+# pod against a server pod, on a port the node only forwards and on one
+# steered through the proxy, requests/s and latency side by side with
+# their ratios (not part of make test). Needs root; installs Debian's wrk
+# when it is missing. L7_BENCH_ARGS passes flags (-duration, -connections,
+# -threads).
+bench-l7:
+	command -v wrk >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk; }
+	$(GO) build -trimpath -o $(BIN)/l7-bench ./bench/l7
+	$(BIN)/l7-bench $(L7_BENCH_ARGS)
 
 bench-analyze: deps $(ORACLE)
 	RAMPART_NPGUARD=$(ORACLE) bash bench/analyze.sh
