@@ -11,7 +11,7 @@ ORACLE   := $(BIN)/npguard-oracle
 # kube-apiserver and etcd for the real-API-server tests (make kube-bins).
 RAMPART_KUBE_BIN ?= $(BIN)/kube
 
-.PHONY: all build deps kube-bins generate test unit e2e-tunnel interop e2e-lab e2e-kube differential fuzz demo bench-analyze bench-tunnel bench-ike bench-agent clean
+.PHONY: all build deps kube-bins generate test unit e2e-tunnel interop e2e-lab e2e-kube differential fuzz demo bench-analyze bench-tunnel bench-ike bench-agent bench-l7 clean
 
 all: build
 

@@ -239,6 +239,8 @@ func rbacCases(agentSA, ctrlSA, ns string) []rbacCase {
 	for _, r := range []struct{ group, resource string }{
 		{"", "pods"}, {"", "namespaces"}, {"", "nodes"}, {"", "services"}, {netw, "networkpolicies"},
 		{rd, "encryptionconfigs"}, {rd, "ipsecpeers"},
+		{"policy.networking.k8s.io", "clusternetworkpolicies"}, {"policy.networking.k8s.io", "adminnetworkpolicies"},
+		{"policy.networking.k8s.io", "baselineadminnetworkpolicies"}, {"security.istio.io", "authorizationpolicies"},
 	} {
 		for _, verb := range []string{"get", "list", "watch"} {
 			cs = append(cs, allow(agentSA, verb, r.group, r.resource, "", "", ""))

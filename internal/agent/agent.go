@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rampartnet/rampart/internal/cluster"
@@ -272,7 +273,13 @@ func (a *Agent) syncPolicyKube(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: API server %s: %w", name, err)
 	}
-	a.kube = cluster.NewKube(client, cluster.KubeOptions{Name: name, Resync: 10 * time.Minute})
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("agent: API server %s: %w", name, err)
+	}
+	// With the dynamic client the source also reads the cluster-wide
+	// policy tiers (and Rampart's and Istio's resources) where served.
+	a.kube = cluster.NewKube(client, cluster.KubeOptions{Name: name, Resync: 10 * time.Minute, Dynamic: dyn})
 	a.setError(fmt.Sprintf("waiting for the API server %s (%s)", name, rc.Host))
 	if err := a.kube.Start(ctx); err != nil {
 		if ctx.Err() != nil {

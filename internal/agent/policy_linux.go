@@ -34,6 +34,11 @@ func (a *Agent) applyPolicy() error {
 	if err != nil {
 		return err
 	}
+	for _, u := range rs.Unenforced {
+		// Such as domain-name peers: what the policy says and the kernel
+		// does not do (it allows no more than the policy does).
+		a.log.Warn("not enforced", "what", u)
+	}
 	start := time.Now()
 	if a.rules == nil {
 		a.rules = nft.NewApplier(0)

@@ -120,7 +120,18 @@ var kinds = map[string]string{
 	"ClusterNetworkPolicy":       npaV1alpha2,
 	"AdminNetworkPolicy":         npaV1alpha1,
 	"BaselineAdminNetworkPolicy": npaV1alpha1,
+	"AuthorizationPolicy":        istioV1,
+	"EncryptionConfig":           rampartV1alpha1,
+	"IPsecPeer":                  rampartV1alpha1,
 }
+
+// Istio's AuthorizationPolicy is served as v1 and, with the same schema,
+// v1beta1; Rampart's own kinds as v1alpha1.
+const (
+	istioV1         = "security.istio.io/v1"
+	istioV1beta1    = "security.istio.io/v1beta1"
+	rampartV1alpha1 = "rampart.dev/v1alpha1"
+)
 
 // The API versions of sigs.k8s.io/network-policy-api v0.2.0: v1alpha2
 // serves ClusterNetworkPolicy alone, which replaced v1alpha1's
@@ -148,6 +159,10 @@ func wrongVersion(o *Origin, kind, name, apiVersion, want string) Diagnostic {
 	case kind == "ClusterNetworkPolicy" && apiVersion == npaV1alpha1:
 		return At(Error, o, obj, "apiVersion", "ClusterNetworkPolicy is not served as %s: it exists only in v1alpha2", apiVersion).
 			WithHint("use apiVersion: %s (v1alpha1's kinds are AdminNetworkPolicy and BaselineAdminNetworkPolicy)", want)
+	}
+	if kind == "AuthorizationPolicy" {
+		return At(Error, o, obj, "apiVersion", "AuthorizationPolicy is not served as %s", apiVersion).
+			WithHint("use apiVersion: %s (or %s, the same schema)", istioV1, istioV1beta1)
 	}
 	return At(Error, o, obj, "apiVersion", "%s is not served as %s", kind, apiVersion).WithHint("use apiVersion: %s", want)
 }
@@ -191,7 +206,7 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 	looksLikePolicy := spec != nil && (mapping(spec, "podSelector") != nil || mapping(spec, "ingress") != nil ||
 		mapping(spec, "egress") != nil || mapping(spec, "policyTypes") != nil)
 	switch {
-	case known && apiVersion == want:
+	case known && (apiVersion == want || kind == "AuthorizationPolicy" && apiVersion == istioV1beta1):
 	case known:
 		s.Diagnostics = append(s.Diagnostics, wrongVersion(o, kind, name, apiVersion, want))
 		return
@@ -240,6 +255,12 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 		target = &AdminNetworkPolicy{}
 	case "BaselineAdminNetworkPolicy":
 		target = &BaselineAdminNetworkPolicy{}
+	case "AuthorizationPolicy":
+		target = &AuthorizationPolicy{}
+	case "EncryptionConfig":
+		target = &EncryptionConfig{}
+	case "IPsecPeer":
+		target = &IPsecPeer{}
 	}
 	decodeInto := target
 	switch p := target.(type) {
@@ -251,6 +272,12 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 		decodeInto = &p.AdminNetworkPolicy
 	case *BaselineAdminNetworkPolicy:
 		decodeInto = &p.BaselineAdminNetworkPolicy
+	case *AuthorizationPolicy:
+		decodeInto = &p.AuthorizationPolicy
+	case *EncryptionConfig:
+		decodeInto = &p.EncryptionConfig
+	case *IPsecPeer:
+		decodeInto = &p.IPsecPeer
 	}
 	if d, ok := decodeStrict(n, decodeInto, o, kind+" "+name); !ok {
 		s.Diagnostics = append(s.Diagnostics, d)
@@ -356,6 +383,15 @@ func (s *Snapshot) add(kind string, obj any, o *Origin) {
 	case *BaselineAdminNetworkPolicy:
 		v.Origin = o
 		s.BaselineAdminNetworkPolicies = append(s.BaselineAdminNetworkPolicies, v)
+	case *AuthorizationPolicy:
+		v.Origin = o
+		s.AuthorizationPolicies = append(s.AuthorizationPolicies, v)
+	case *EncryptionConfig:
+		v.Origin = o
+		s.EncryptionConfigs = append(s.EncryptionConfigs, v)
+	case *IPsecPeer:
+		v.Origin = o
+		s.IPsecPeers = append(s.IPsecPeers, v)
 	case *appsv1.Deployment:
 		endpoint(v.ObjectMeta, v.Spec.Template, "spec.template.spec", "spec.template.metadata.labels")
 	case *appsv1.StatefulSet:
@@ -461,6 +497,34 @@ func (s *Snapshot) Finish() {
 	sort.Slice(anps, func(i, j int) bool { return anps[i].Name < anps[j].Name })
 	sort.Slice(banps, func(i, j int) bool { return banps[i].Name < banps[j].Name })
 	s.ClusterNetworkPolicies, s.AdminNetworkPolicies, s.BaselineAdminNetworkPolicies = cnps, anps, banps
+	var aps []*AuthorizationPolicy
+	for _, p := range s.AuthorizationPolicies {
+		if p.Namespace == "" {
+			p.Namespace = metav1.NamespaceDefault
+		}
+		if !dup(ObjectName("AuthorizationPolicy", p.Namespace, p.Name), p.Origin) {
+			aps = append(aps, p)
+		}
+	}
+	sort.Slice(aps, func(i, j int) bool {
+		return aps[i].Namespace+"/"+aps[i].Name < aps[j].Namespace+"/"+aps[j].Name
+	})
+	s.AuthorizationPolicies = aps
+	var ecs []*EncryptionConfig
+	for _, e := range s.EncryptionConfigs {
+		if !dup(ObjectName("EncryptionConfig", "", e.Name), e.Origin) {
+			ecs = append(ecs, e)
+		}
+	}
+	var peers []*IPsecPeer
+	for _, p := range s.IPsecPeers {
+		if !dup(ObjectName("IPsecPeer", "", p.Name), p.Origin) {
+			peers = append(peers, p)
+		}
+	}
+	sort.Slice(ecs, func(i, j int) bool { return ecs[i].Name < ecs[j].Name })
+	sort.Slice(peers, func(i, j int) bool { return peers[i].Name < peers[j].Name })
+	s.EncryptionConfigs, s.IPsecPeers = ecs, peers
 
 	declared := map[string]bool{}
 	for _, n := range nss {
@@ -483,6 +547,9 @@ func (s *Snapshot) Finish() {
 	}
 	for _, np := range nps {
 		refer(np.Namespace)
+	}
+	for _, ap := range aps {
+		refer(ap.Namespace)
 	}
 	sort.Slice(nss, func(i, j int) bool { return nss[i].Name < nss[j].Name })
 	sort.Slice(pods, func(i, j int) bool {

@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -18,7 +20,8 @@ import (
 )
 
 // The live source: client-go informers on the API server's Namespaces,
-// Pods, Nodes, Services and NetworkPolicies. The informers list, then
+// Pods, Nodes, Services and NetworkPolicies, and (with a dynamic client)
+// the custom resources it serves of those Rampart reads. The informers list, then
 // watch; after a watch error they list again, and every Resync they hand
 // every object over again. Snapshot reads the informers' caches, so it
 // costs no request, and a Snapshot taken while the API server is away is
@@ -31,6 +34,11 @@ type Kube struct {
 	informer map[string]cache.SharedIndexInformer // by kind
 	changed  chan struct{}
 	events   chan Event
+
+	// The custom resources' informers (kube_custom.go), made by Start.
+	client     kubernetes.Interface
+	dynFactory dynamicinformer.DynamicSharedInformerFactory
+	custom     []customInformer
 
 	mu      sync.Mutex
 	dropped int    // events not delivered because the channel was full
@@ -51,6 +59,10 @@ type KubeOptions struct {
 	// Events, if positive, keeps a channel of that many Events, in the
 	// order the informers saw them (Kube.Events).
 	Events int
+	// Dynamic, if set, also reads the custom resources the API server
+	// serves (kube_custom.go): cluster-wide network policies, Istio's
+	// AuthorizationPolicy, Rampart's EncryptionConfig and IPsecPeer.
+	Dynamic dynamic.Interface
 }
 
 // EventType is what happened to an object.
@@ -81,6 +93,7 @@ func NewKube(client kubernetes.Interface, opts KubeOptions) *Kube {
 	}
 	k := &Kube{
 		opts:     opts,
+		client:   client,
 		factory:  informers.NewSharedInformerFactoryWithOptions(client, opts.Resync, fopts...),
 		informer: map[string]cache.SharedIndexInformer{},
 		changed:  make(chan struct{}, 1),
@@ -115,7 +128,7 @@ func (k *Kube) Start(ctx context.Context) error {
 			return fmt.Errorf("cluster: %s: the %s informer did not sync: %w", k.opts.Name, kind, context.Cause(ctx))
 		}
 	}
-	return nil
+	return k.startCustom(ctx, k.client.Discovery())
 }
 
 // Changed receives a value after any change since the last receive: many
@@ -199,6 +212,7 @@ func (k *Kube) Snapshot() *Snapshot {
 	for _, np := range nps {
 		s.add("NetworkPolicy", &NetworkPolicy{NetworkPolicy: *np.DeepCopy()}, origin("NetworkPolicy", np.Namespace, np.Name))
 	}
+	k.addCustom(s, origin)
 	s.Finish()
 	return s
 }
@@ -262,9 +276,13 @@ func LoadKube(ctx context.Context, c KubeConfig, timeout time.Duration) (*Snapsh
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %s: %w", name, err)
 	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %s: %w", name, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	k := NewKube(client, KubeOptions{Name: name, Namespace: c.Namespace})
+	k := NewKube(client, KubeOptions{Name: name, Namespace: c.Namespace, Dynamic: dyn})
 	if err := k.Start(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: reading %s (%s): %w", name, rc.Host, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -128,7 +129,18 @@ func create(ctx context.Context, t *testing.T, client kubernetes.Interface, s *c
 	t.Helper()
 	for _, n := range s.Namespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels}}
-		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+		_, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// kube-system and default, which the API server makes: with
+			// the manifest's labels.
+			old, gerr := client.CoreV1().Namespaces().Get(ctx, n.Name, metav1.GetOptions{})
+			if gerr != nil {
+				t.Fatal(gerr)
+			}
+			old.Labels = n.Labels
+			_, err = client.CoreV1().Namespaces().Update(ctx, old, metav1.UpdateOptions{})
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -31,6 +31,16 @@ type Snapshot struct {
 	AdminNetworkPolicies         []*AdminNetworkPolicy
 	BaselineAdminNetworkPolicies []*BaselineAdminNetworkPolicy
 
+	// AuthorizationPolicies are Istio's (security.istio.io v1 and
+	// v1beta1): L7 authorization at the destination's node.
+	AuthorizationPolicies []*AuthorizationPolicy
+
+	// Rampart's own resources (rampart.dev/v1alpha1), cluster-scoped:
+	// the cluster's encryption settings (one, named default) and the IPsec
+	// gateways outside the cluster.
+	EncryptionConfigs []*EncryptionConfig
+	IPsecPeers        []*IPsecPeer
+
 	// Diagnostics are what the source found while reading: documents that do
 	// not parse, objects of the wrong shape (errors), kinds that Rampart skips
 	// (notes). Validation of the objects themselves adds its own later.
