@@ -106,7 +106,9 @@ func NewSteering(proxy netip.AddrPort) (*Steering, error) {
 
 var (
 	table      = &nftables.Table{Family: nftables.TableFamilyINet, Name: Table}
-	targetsSet = &nftables.Set{Table: table, Name: TargetsSet, Concatenation: true,
+	// An interval set (the kernel's pipapo), so that one element covers
+	// every TCP port of a pod (a target with port 0).
+	targetsSet = &nftables.Set{Table: table, Name: TargetsSet, Concatenation: true, Interval: true,
 		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)}
 )
 
@@ -178,7 +180,8 @@ func (s *Steering) installTable() error {
 	return nil
 }
 
-// SetTargets makes targets the steered pod addresses and TCP ports, in one
+// SetTargets makes targets the steered pod addresses and TCP ports (port
+// 0: every TCP port of the address), in one
 // transaction that replaces the set's elements: a connection is steered or
 // not, never half. A target that is not in the list is untouched traffic.
 // The table must be installed.
@@ -186,8 +189,8 @@ func (s *Steering) SetTargets(targets []netip.AddrPort) error {
 	norm := make([]netip.AddrPort, 0, len(targets))
 	for _, t := range targets {
 		t = netip.AddrPortFrom(t.Addr().Unmap(), t.Port())
-		if !t.Addr().Is4() || t.Port() == 0 {
-			return fmt.Errorf("l7: steering: target %s: want an IPv4 address and a port", t)
+		if !t.Addr().Is4() {
+			return fmt.Errorf("l7: steering: target %s: want an IPv4 address and a port (0: every port)", t)
 		}
 		norm = append(norm, t)
 	}
@@ -252,7 +255,7 @@ func addElements(c *nftables.Conn, set *nftables.Set, targets []netip.AddrPort) 
 	for chunk := range slices.Chunk(targets, maxElementsPerMessage) {
 		els := make([]nftables.SetElement, len(chunk))
 		for i, t := range chunk {
-			els[i] = nftables.SetElement{Key: targetKey(t)}
+			els[i] = nftables.SetElement{Key: targetKey(t, false), KeyEnd: targetKey(t, true)}
 		}
 		if err := c.SetAddElements(set, els); err != nil {
 			return fmt.Errorf("l7: steering: set %s: %w", TargetsSet, err)
@@ -261,11 +264,20 @@ func addElements(c *nftables.Conn, set *nftables.Set, targets []netip.AddrPort) 
 	return nil
 }
 
-// targetKey is the set key of a target: the address, then the port in a
-// 32-bit register of its own (a concatenation pads each field to 4 bytes).
-func targetKey(t netip.AddrPort) []byte {
+// targetKey is the set key of a target, the start of its range or (end)
+// its end: the address, then the port in a 32-bit register of its own (a
+// concatenation pads each field to 4 bytes). Port 0 is every port, 1 to
+// 65535.
+func targetKey(t netip.AddrPort, end bool) []byte {
 	a := t.Addr().As4()
-	return []byte{a[0], a[1], a[2], a[3], byte(t.Port() >> 8), byte(t.Port()), 0, 0}
+	port := t.Port()
+	if port == 0 {
+		port = 1
+		if end {
+			port = 65535
+		}
+	}
+	return []byte{a[0], a[1], a[2], a[3], byte(port >> 8), byte(port), 0, 0}
 }
 
 // Offsets in the IPv4 and TCP headers.
