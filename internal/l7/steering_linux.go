@@ -105,7 +105,7 @@ func NewSteering(proxy netip.AddrPort) (*Steering, error) {
 }
 
 var (
-	table      = &nftables.Table{Family: nftables.TableFamilyINet, Name: Table}
+	table = &nftables.Table{Family: nftables.TableFamilyINet, Name: Table}
 	// An interval set (the kernel's pipapo), so that one element covers
 	// every TCP port of a pod (a target with port 0).
 	targetsSet = &nftables.Set{Table: table, Name: TargetsSet, Concatenation: true, Interval: true,
