@@ -22,6 +22,11 @@ type Node struct {
 	// theirs; the rules need only the local pods).
 	Name string
 	Pods []Pod
+	// L7 are the local pods (by Ref) whose TCP connections the node's L7
+	// proxy takes (internal/l7 steers them with TPROXY, after this
+	// table's l7 chain has judged them by L3/L4 policy: they are not
+	// forwarded, so the forward chain never sees them).
+	L7 []string
 }
 
 // Pod is one pod of the node, wired by the CNI plugin: one /32 routed to
@@ -62,8 +67,13 @@ const (
 	// addresses lie in a range that the *_nets set allows (doc.go).
 	SetIngressDenyPods = "ingress_deny_from_pods" // profile . pod class . proto . port
 	SetEgressDenyPods  = "egress_deny_to_pods"
+	// SetL7Targets: local pod . TCP . every port, for the pods whose
+	// connections the L7 proxy takes.
+	SetL7Targets = "l7_targets"
 
 	ChainPrerouting = "prerouting"
+	ChainL7         = "l7"
+	ChainL7Checks   = "l7_checks"
 	ChainForward    = "forward"
 	ChainIngress    = "ingress"
 	ChainEgress     = "egress"
@@ -106,6 +116,11 @@ func Compile(m *policy.Model, n Node) (*Ruleset, error) {
 		rs.Pods = append(rs.Pods, p.LocalPod)
 	}
 	rs.Sets = append(rs.Sets, podSets(pods)...)
+	l7, err := l7Targets(pods, n.L7)
+	if err != nil {
+		return nil, err
+	}
+	rs.Sets = append(rs.Sets, l7)
 
 	ids := newIDs()
 	c := &compiler{m: m, spaces: map[spaceKey]portSpace{}}
@@ -211,6 +226,22 @@ func podSets(pods []local) []*Set {
 		sortElements(s.Elements)
 	}
 	return []*Set{ifaces, addrs, src}
+}
+
+// l7Targets is the set of the local pods whose TCP connections go to the
+// L7 proxy: each pod's address, TCP, every port.
+func l7Targets(pods []local, refs []string) (*Set, error) {
+	s := &Set{Name: SetL7Targets, Key: []Type{TypeIPv4, TypeProto, TypePort}, Interval: true,
+		Comment: "local pods whose TCP connections the L7 proxy takes, once L3/L4 policy allows them"}
+	for _, ref := range refs {
+		i := slices.IndexFunc(pods, func(p local) bool { return p.Ref == ref })
+		if i < 0 {
+			return nil, fmt.Errorf("nft: L7 pod %s is not a local pod of the node", ref)
+		}
+		s.Elements = append(s.Elements, Element{Key: []Datum{Addr(pods[i].Addr), Range(protoTCP, protoTCP), Range(1, 65535)}, Comment: ref})
+	}
+	sortElements(s.Elements)
+	return s, nil
 }
 
 // peerAddr is a pod address of the cluster and the pod it names, as
@@ -1161,6 +1192,19 @@ func chains() []*Chain {
 			// neither trusted nor subject to its policy.
 			{Matches: []Match{MatchIfnamePrefix{Field: FieldIIFName, Prefix: PodVethPrefix}}, Counter: true, Verdict: drop,
 				Comment: "a pod veth that the rules do not know yet"},
+		}},
+		// Connections the L7 proxy takes are delivered to it, not
+		// forwarded: they are judged here, on their first packet, by the
+		// same egress and ingress chains, before table inet rampart_l7's
+		// TPROXY (priority mangle) takes them. L3/L4 policy first, then
+		// the L7 authorization.
+		{Name: ChainL7, Hook: HookPrerouting, Priority: PriorityL7, Rules: []Rule{
+			{Matches: []Match{MatchCtState{States: CtNew}, in(SetL7Targets, FieldDAddr, FieldL4Proto, FieldDPort)},
+				Verdict: Verdict{Kind: Jump, Chain: ChainL7Checks}, Comment: "a new connection for the L7 proxy"},
+		}},
+		{Name: ChainL7Checks, Rules: []Rule{
+			{Verdict: Verdict{Kind: Jump, Chain: ChainEgress}},
+			{Verdict: Verdict{Kind: Jump, Chain: ChainIngress}},
 		}},
 		{Name: ChainForward, Hook: HookForward, Priority: PriorityFilter, Rules: []Rule{
 			{Matches: []Match{ipv6, in(SetPodIfaces, FieldOIFName)}, Counter: true, Verdict: drop,

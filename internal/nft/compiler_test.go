@@ -352,3 +352,73 @@ func TestPortSpace(t *testing.T) {
 		t.Error("isFull")
 	}
 }
+
+// TestL7ChainJudgesFirst: the connections of a pod that the L7 proxy
+// takes are judged by the egress and ingress chains in prerouting, on
+// their first packet, before the proxy's TPROXY; other pods' are not
+// touched there (the forward chain judges them).
+func TestL7ChainJudgesFirst(t *testing.T) {
+	m := loadModel(t, "testdata/two-policies.yaml")
+	n := nodeOf(m, "node1")
+	if len(n.Pods) == 0 {
+		t.Fatal("no local pod")
+	}
+	l7 := n.Pods[0].Ref
+	n.L7 = []string{l7}
+	rs, err := Compile(m, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := NewEvaluator(rs)
+	dst := m.Endpoint(l7).IPs[0]
+	checked := 0
+	for _, src := range m.Endpoints {
+		for _, port := range []uint16{80, 443, 5432, 8080} {
+			if len(src.IPs) == 0 || src.IPs[0] == dst {
+				continue
+			}
+			p := Packet{Src: src.IPs[0], Dst: dst, Proto: protoTCP, DPort: port, TCPFlags: TCPSyn}
+			if lp, ok := ev.byAddr[p.Src]; ok {
+				p.IIF = lp.Veth
+			}
+			pre, _, err := ev.Eval(HookPrerouting, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fwd, _, err := ev.Forwarded(p.Src, p.Dst, protoTCP, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What prerouting lets through to the proxy is exactly what
+			// the table would forward.
+			if pre != fwd {
+				t.Errorf("%s -> %s:%d: prerouting %v, forwarding %v", src.Ref(), l7, port, pre, fwd)
+			}
+			checked++
+			// A packet of an established connection is the proxy's
+			// business: not judged again.
+			p.Ct, p.TCPFlags = CtEstablished, TCPAck
+			if pass, by, _ := ev.Eval(HookPrerouting, p); !pass && strings.HasPrefix(by, ChainL7) {
+				t.Errorf("established %s -> %s:%d dropped by %s", src.Ref(), l7, port, by)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("nothing checked")
+	}
+	// Without L7 the prerouting hook judges no connection by policy.
+	n.L7 = nil
+	rs, _ = Compile(m, n)
+	ev = NewEvaluator(rs)
+	for _, src := range m.Endpoints {
+		if len(src.IPs) == 0 || src.IPs[0] == dst || ev.IsLocal(src.IPs[0]) {
+			continue
+		}
+		if pass, by, _ := ev.Eval(HookPrerouting, Packet{Src: src.IPs[0], Dst: dst, Proto: protoTCP, DPort: 80, TCPFlags: TCPSyn}); !pass {
+			t.Errorf("without L7, %s -> %s dropped in prerouting by %s", src.Ref(), l7, by)
+		}
+	}
+	if _, err := Compile(m, Node{Name: "node1", Pods: n.Pods, L7: []string{"nowhere/pod"}}); err == nil {
+		t.Error("an L7 pod that is not local was compiled")
+	}
+}

@@ -29,6 +29,12 @@
 //     address is an identity that policy can trust. A pod veth (rmp*) that
 //     is not in pod_ifaces yet, because the CNI plugin wired its pod before
 //     the agent compiled it, passes nothing (fail closed).
+//     Then chain l7 (prerouting, priority -151, after conntrack): a new
+//     TCP connection to a local pod in l7_targets (the pods an
+//     AuthorizationPolicy selects) is judged by the egress and ingress
+//     chains (3 and 4) right away, because table inet rampart_l7 then
+//     hands it to the node's L7 proxy (TPROXY, priority mangle) and it is
+//     never forwarded. L3/L4 policy first, then the proxy's L7 decision.
 //  2. forward, priority filter: IPv6 towards a pod veth is dropped; packets
 //     of tracked connections pass (ct state established,related: replies of
 //     allowed connections, and what the policy allowed when they began);

@@ -393,6 +393,9 @@ func (h Hook) String() string {
 const (
 	PriorityRaw    = -300 // before conntrack (-200) sees the packet
 	PriorityFilter = 0
+	// PriorityL7 is just before mangle (-150), where table inet
+	// rampart_l7 steers connections to the L7 proxy (internal/l7).
+	PriorityL7 = -151
 )
 
 // Chain is a chain of rules. A base chain (Hook set) has policy accept:
