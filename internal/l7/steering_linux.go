@@ -105,10 +105,8 @@ func NewSteering(proxy netip.AddrPort) (*Steering, error) {
 }
 
 var (
-	table = &nftables.Table{Family: nftables.TableFamilyINet, Name: Table}
-	// An interval set (the kernel's pipapo), so that one element covers
-	// every TCP port of a pod (a target with port 0).
-	targetsSet = &nftables.Set{Table: table, Name: TargetsSet, Concatenation: true, Interval: true,
+	table      = &nftables.Table{Family: nftables.TableFamilyINet, Name: Table}
+	targetsSet = &nftables.Set{Table: table, Name: TargetsSet, Concatenation: true,
 		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)}
 )
 
@@ -180,8 +178,7 @@ func (s *Steering) installTable() error {
 	return nil
 }
 
-// SetTargets makes targets the steered pod addresses and TCP ports (port
-// 0: every TCP port of the address), in one
+// SetTargets makes targets the steered pod addresses and TCP ports, in one
 // transaction that replaces the set's elements: a connection is steered or
 // not, never half. A target that is not in the list is untouched traffic.
 // The table must be installed.
@@ -189,8 +186,8 @@ func (s *Steering) SetTargets(targets []netip.AddrPort) error {
 	norm := make([]netip.AddrPort, 0, len(targets))
 	for _, t := range targets {
 		t = netip.AddrPortFrom(t.Addr().Unmap(), t.Port())
-		if !t.Addr().Is4() {
-			return fmt.Errorf("l7: steering: target %s: want an IPv4 address and a port (0: every port)", t)
+		if !t.Addr().Is4() || t.Port() == 0 {
+			return fmt.Errorf("l7: steering: target %s: want an IPv4 address and a port", t)
 		}
 		norm = append(norm, t)
 	}
@@ -255,7 +252,7 @@ func addElements(c *nftables.Conn, set *nftables.Set, targets []netip.AddrPort) 
 	for chunk := range slices.Chunk(targets, maxElementsPerMessage) {
 		els := make([]nftables.SetElement, len(chunk))
 		for i, t := range chunk {
-			els[i] = nftables.SetElement{Key: targetKey(t, false), KeyEnd: targetKey(t, true)}
+			els[i] = nftables.SetElement{Key: targetKey(t)}
 		}
 		if err := c.SetAddElements(set, els); err != nil {
 			return fmt.Errorf("l7: steering: set %s: %w", TargetsSet, err)
@@ -264,20 +261,11 @@ func addElements(c *nftables.Conn, set *nftables.Set, targets []netip.AddrPort) 
 	return nil
 }
 
-// targetKey is the set key of a target, the start of its range or (end)
-// its end: the address, then the port in a 32-bit register of its own (a
-// concatenation pads each field to 4 bytes). Port 0 is every port, 1 to
-// 65535.
-func targetKey(t netip.AddrPort, end bool) []byte {
+// targetKey is the set key of a target: the address, then the port in a
+// 32-bit register of its own (a concatenation pads each field to 4 bytes).
+func targetKey(t netip.AddrPort) []byte {
 	a := t.Addr().As4()
-	port := t.Port()
-	if port == 0 {
-		port = 1
-		if end {
-			port = 65535
-		}
-	}
-	return []byte{a[0], a[1], a[2], a[3], byte(port >> 8), byte(port), 0, 0}
+	return []byte{a[0], a[1], a[2], a[3], byte(t.Port() >> 8), byte(t.Port()), 0, 0}
 }
 
 // Offsets in the IPv4 and TCP headers.
