@@ -66,6 +66,8 @@ type Agent struct {
 	// last set from; gw is what the agent knows of its IPsecPeers.
 	peersKey string
 	gw       gatewayState
+	// l7 is the node's L7 proxy and its steering (l7_linux.go).
+	l7 *l7State
 
 	mu     sync.Mutex
 	status PolicyStatus
@@ -231,6 +233,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		go func() { errc <- a.serveHTTP(ctx, l) }()
 	}
+	if serve, err := a.startL7(ctx); err != nil {
+		return err
+	} else {
+		go func() { errc <- serve() }()
+	}
 	if a.cfg.Kube != nil {
 		go func() { errc <- a.watchCluster(ctx) }()
 	}
@@ -373,7 +380,7 @@ func (a *Agent) syncPolicy(ctx context.Context) error {
 // loadModel reads the manifests, or the API server's objects, into a
 // Model. Any error refuses the whole set: enforcing part of a broken change
 // could open what it meant to close.
-func (a *Agent) loadModel() (*policy.Model, error) {
+func (a *Agent) loadModel() (*policy.Model, *cluster.Snapshot, error) {
 	var snap *cluster.Snapshot
 	var err error
 	if a.kube != nil {
@@ -382,19 +389,26 @@ func (a *Agent) loadModel() (*policy.Model, error) {
 		a.loading = snap.Version
 		a.mu.Unlock()
 	} else if snap, err = cluster.Load(a.cfg.PolicyPaths...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, diags, err := policy.FromSnapshot(snap, false)
 	if errors.Is(err, policy.ErrInvalid) {
-		var msgs []string
-		for _, d := range diags {
-			if d.Severity == cluster.Error {
-				msgs = append(msgs, d.String())
-			}
-		}
-		return nil, fmt.Errorf("invalid manifests:\n%s", strings.Join(msgs, "\n"))
+		return nil, nil, &invalidError{diags: diags}
 	}
-	return m, err
+	return m, snap, err
+}
+
+// invalidError is a change refused for its diagnostics.
+type invalidError struct{ diags []cluster.Diagnostic }
+
+func (e *invalidError) Error() string {
+	var msgs []string
+	for _, d := range e.diags {
+		if d.Severity == cluster.Error {
+			msgs = append(msgs, d.String())
+		}
+	}
+	return "invalid manifests:\n" + strings.Join(msgs, "\n")
 }
 
 // Fingerprint is the hex form of the fingerprint the agent computes of its

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,12 +17,17 @@ import (
 // applyPolicy compiles the manifests' policy for this node's pods and makes
 // it the node's table in one transaction.
 func (a *Agent) applyPolicy() error {
-	m, err := a.loadModel()
+	m, snap, err := a.loadModel()
+	if err != nil {
+		return err
+	}
+	local := a.localPods(m)
+	plan, err := a.planL7(snap, local)
 	if err != nil {
 		return err
 	}
 	node := nft.Node{Name: a.cfg.NodeName}
-	for _, e := range a.localPods(m) {
+	for _, e := range local {
 		veth, err := podVeth(e)
 		if err != nil {
 			// Not wired (yet): it can neither send nor receive.
@@ -29,6 +35,12 @@ func (a *Agent) applyPolicy() error {
 			continue
 		}
 		node.Pods = append(node.Pods, nft.Pod{Ref: e.Ref(), Veth: veth})
+	}
+	// A selected pod that is not wired yet passes nothing anyway.
+	for _, lp := range plan.pods {
+		if slices.ContainsFunc(node.Pods, func(p nft.Pod) bool { return p.Ref == lp.Ref }) {
+			node.L7 = append(node.L7, lp)
+		}
 	}
 	rs, err := nft.Compile(m, node)
 	if err != nil {
@@ -43,7 +55,11 @@ func (a *Agent) applyPolicy() error {
 	if a.rules == nil {
 		a.rules = nft.NewApplier(0)
 	}
-	st, err := a.rules.Apply(rs)
+	var st nft.Stats
+	err = a.applyL7(plan, func() (err error) {
+		st, err = a.rules.Apply(rs)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -336,3 +336,49 @@ spec: {selector: {matchLabels: {app: nothing}}}
 		t.Errorf("missing at %s: %q", path, msg)
 	}
 }
+
+func TestDirectory(t *testing.T) {
+	s := &cluster.Snapshot{}
+	cluster.LoadBytes("c.yaml", []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: search-0, namespace: prod, labels: {app: search}}
+spec: {serviceAccountName: search, containers: [{name: c, image: x}]}
+status: {podIP: 198.19.1.20}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: api-0, namespace: prod, labels: {app: api}}
+spec: {containers: [{name: c, image: x}]}
+status: {podIPs: [{ip: 198.19.2.10}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: kube-system}
+spec: {hostNetwork: true, containers: [{name: c, image: x}]}
+status: {podIP: 198.18.0.11}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: search, namespace: prod}
+spec: {selector: {app: search}, ports: [{port: 80}]}
+`), s)
+	s.Finish()
+	d := NewDirectory(s)
+	w, ok := d.WorkloadAt(netip.MustParseAddr("198.19.1.20"))
+	if !ok || w.Name != "search-0" || len(w.Services) != 1 || w.Services[0] != "search" {
+		t.Errorf("workload %+v %v", w, ok)
+	}
+	c := d.Caller(netip.MustParseAddr("198.19.2.10"))
+	if !c.Pod || c.Principal(DefaultTrustDomain) != "cluster.local/ns/prod/sa/default" {
+		t.Errorf("caller %+v: principal %q", c, c.Principal(DefaultTrustDomain))
+	}
+	if c := d.Caller(netip.MustParseAddr("198.19.1.20")); c.Principal(DefaultTrustDomain) != "cluster.local/ns/prod/sa/search" {
+		t.Errorf("principal %q", c.Principal(DefaultTrustDomain))
+	}
+	if c := d.Caller(netip.MustParseAddr("198.18.0.11")); c.Pod {
+		t.Error("a host-network pod's address names a workload identity")
+	}
+	if c := d.Caller(netip.MustParseAddr("203.0.113.9")); c.Pod || c.IP.String() != "203.0.113.9" {
+		t.Errorf("outside caller %+v", c)
+	}
+}

@@ -27,8 +27,8 @@ import (
 //	policies.yaml  the NetworkPolicies in force, replaced whole by `lab apply`
 //
 // Objects are written from the decoded input, keeping only what policy
-// looks at (names, labels, container ports, node, hostNetwork), so the
-// lab's cluster decides exactly as the input does.
+// looks at (names, labels, container ports, node, hostNetwork, service
+// account), so the lab's cluster decides exactly as the input does.
 
 // clusterManifest writes cluster.yaml for snapshot s laid out as st says.
 func clusterManifest(s *cluster.Snapshot, st *State) ([]byte, error) {
@@ -51,6 +51,11 @@ func clusterManifest(s *cluster.Snapshot, st *State) ([]byte, error) {
 			return nil, fmt.Errorf("lab: no pod %s in the lab's state", ref(p))
 		}
 		spec := map[string]any{"nodeName": ps.Node, "containers": containers(p.Spec.Containers)}
+		if sa := p.Spec.ServiceAccountName; sa != "" {
+			// The pod's workload identity, which AuthorizationPolicies
+			// name (cluster.local/ns/<namespace>/sa/<this>).
+			spec["serviceAccountName"] = sa
+		}
 		if len(p.Spec.InitContainers) > 0 {
 			spec["initContainers"] = containers(p.Spec.InitContainers)
 		}
@@ -76,8 +81,8 @@ func clusterManifest(s *cluster.Snapshot, st *State) ([]byte, error) {
 // saying where it came from.
 func policiesManifest(s *cluster.Snapshot, generation int) ([]byte, error) {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "# Written by `rampart lab`: policy set %d, %d NetworkPolicies, %d cluster policies.\n", generation,
-		len(s.NetworkPolicies), len(s.ClusterNetworkPolicies)+len(s.AdminNetworkPolicies)+len(s.BaselineAdminNetworkPolicies))
+	fmt.Fprintf(&b, "# Written by `rampart lab`: policy set %d, %d NetworkPolicies, %d cluster policies, %d AuthorizationPolicies.\n", generation,
+		len(s.NetworkPolicies), len(s.ClusterNetworkPolicies)+len(s.AdminNetworkPolicies)+len(s.BaselineAdminNetworkPolicies), len(s.AuthorizationPolicies))
 	add := func(origin *cluster.Origin, doc map[string]any) error {
 		b.WriteString("---\n")
 		if origin != nil && origin.File != "" {
@@ -111,13 +116,20 @@ func policiesManifest(s *cluster.Snapshot, generation int) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// Istio's, which the agents' L7 proxies enforce.
+	for _, p := range s.AuthorizationPolicies {
+		if err := add(p.Origin, object("security.istio.io/v1", "AuthorizationPolicy", meta(p.Name, p.Namespace, p.Labels), map[string]any{"spec": p.Spec})); err != nil {
+			return nil, err
+		}
+	}
 	return b.Bytes(), nil
 }
 
 // policiesOf is the policies of s alone: what `lab apply` replaces.
 func policiesOf(s *cluster.Snapshot) *cluster.Snapshot {
 	return &cluster.Snapshot{NetworkPolicies: s.NetworkPolicies, ClusterNetworkPolicies: s.ClusterNetworkPolicies,
-		AdminNetworkPolicies: s.AdminNetworkPolicies, BaselineAdminNetworkPolicies: s.BaselineAdminNetworkPolicies}
+		AdminNetworkPolicies: s.AdminNetworkPolicies, BaselineAdminNetworkPolicies: s.BaselineAdminNetworkPolicies,
+		AuthorizationPolicies: s.AuthorizationPolicies}
 }
 
 func object(apiVersion, kind string, metadata map[string]any, rest map[string]any) map[string]any {

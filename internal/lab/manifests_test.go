@@ -152,7 +152,7 @@ func TestPoliciesManifestSaysWhereFrom(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := string(b)
-	if !strings.HasPrefix(out, "# Written by `rampart lab`: policy set 7, 12 NetworkPolicies, 0 cluster policies.") ||
+	if !strings.HasPrefix(out, "# Written by `rampart lab`: policy set 7, 12 NetworkPolicies, 0 cluster policies, 0 AuthorizationPolicies.") ||
 		strings.Count(out, "\n# from ../../examples/wordpress/hardened/policies.yaml:") != 12 ||
 		!strings.Contains(out, "# from ../../examples/wordpress/hardened/policies.yaml:48\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-dns\n  namespace: data\n") {
 		t.Errorf("policies.yaml:\n%s", out)

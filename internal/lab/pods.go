@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rampartnet/rampart/internal/agent"
+	"github.com/rampartnet/rampart/internal/authz"
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/internal/policy"
 )
@@ -236,8 +237,10 @@ func (l *Lab) Apply(ctx context.Context, paths []string) (*ApplyResult, error) {
 	cand := policiesOf(in)
 	cand.Namespaces, cand.Pods, cand.Nodes = base.Namespaces, base.Pods, base.Nodes
 	diags := append(slices.Clone(in.Diagnostics), policy.Validate(cand)...)
+	_, ads := authz.Load(cand.AuthorizationPolicies, authz.Options{})
+	diags = append(diags, ads...)
 	cluster.SortDiagnostics(diags)
-	res := &ApplyResult{Generation: st.Generation, Policies: len(in.NetworkPolicies) + len(in.ClusterNetworkPolicies) + len(in.AdminNetworkPolicies) + len(in.BaselineAdminNetworkPolicies),
+	res := &ApplyResult{Generation: st.Generation, Policies: len(in.NetworkPolicies) + len(in.ClusterNetworkPolicies) + len(in.AdminNetworkPolicies) + len(in.BaselineAdminNetworkPolicies) + len(in.AuthorizationPolicies),
 		Ignored: declared(in.Namespaces) + len(in.Pods) + len(in.Nodes) + len(in.Services)}
 	for _, d := range diags {
 		if d.Severity != cluster.Error && !strings.HasPrefix(d.File, st.Dir) {

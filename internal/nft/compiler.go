@@ -22,11 +22,20 @@ type Node struct {
 	// theirs; the rules need only the local pods).
 	Name string
 	Pods []Pod
-	// L7 are the local pods (by Ref) whose TCP connections the node's L7
-	// proxy takes (internal/l7 steers them with TPROXY, after this
-	// table's l7 chain has judged them by L3/L4 policy: they are not
-	// forwarded, so the forward chain never sees them).
-	L7 []string
+	// L7 are the local pods whose TCP connections the node's L7 proxy
+	// takes (internal/l7 steers them with TPROXY, after this table's l7
+	// chain has judged them by L3/L4 policy: they are not forwarded, so
+	// the forward chain never sees them).
+	L7 []L7Pod
+}
+
+// L7Pod is a local pod under L7 authorization: its declared TCP ports go
+// to the proxy, and new connections to its other TCP ports are refused
+// (an AuthorizationPolicy governs every port; the proxy can only take the
+// ports it knows of).
+type L7Pod struct {
+	Ref   string
+	Ports []uint16
 }
 
 // Pod is one pod of the node, wired by the CNI plugin: one /32 routed to
@@ -67,9 +76,10 @@ const (
 	// addresses lie in a range that the *_nets set allows (doc.go).
 	SetIngressDenyPods = "ingress_deny_from_pods" // profile . pod class . proto . port
 	SetEgressDenyPods  = "egress_deny_to_pods"
-	// SetL7Targets: local pod . TCP . every port, for the pods whose
-	// connections the L7 proxy takes.
+	// SetL7Targets: local pod . TCP . port, the ports the L7 proxy takes;
+	// SetL7Pods: local pod . TCP, the pods under L7 authorization.
 	SetL7Targets = "l7_targets"
+	SetL7Pods    = "l7_pods"
 
 	ChainPrerouting = "prerouting"
 	ChainL7         = "l7"
@@ -116,11 +126,11 @@ func Compile(m *policy.Model, n Node) (*Ruleset, error) {
 		rs.Pods = append(rs.Pods, p.LocalPod)
 	}
 	rs.Sets = append(rs.Sets, podSets(pods)...)
-	l7, err := l7Targets(pods, n.L7)
+	l7, err := l7Sets(pods, n.L7)
 	if err != nil {
 		return nil, err
 	}
-	rs.Sets = append(rs.Sets, l7)
+	rs.Sets = append(rs.Sets, l7...)
 
 	ids := newIDs()
 	c := &compiler{m: m, spaces: map[spaceKey]portSpace{}}
@@ -228,20 +238,26 @@ func podSets(pods []local) []*Set {
 	return []*Set{ifaces, addrs, src}
 }
 
-// l7Targets is the set of the local pods whose TCP connections go to the
-// L7 proxy: each pod's address, TCP, every port.
-func l7Targets(pods []local, refs []string) (*Set, error) {
-	s := &Set{Name: SetL7Targets, Key: []Type{TypeIPv4, TypeProto, TypePort}, Interval: true,
-		Comment: "local pods whose TCP connections the L7 proxy takes, once L3/L4 policy allows them"}
-	for _, ref := range refs {
-		i := slices.IndexFunc(pods, func(p local) bool { return p.Ref == ref })
+// l7Sets are the sets of the local pods under L7 authorization: their
+// declared TCP ports, which the proxy takes, and the pods themselves.
+func l7Sets(pods []local, l7 []L7Pod) ([]*Set, error) {
+	targets := &Set{Name: SetL7Targets, Key: []Type{TypeIPv4, TypeProto, TypePort},
+		Comment: "TCP ports of local pods that the L7 proxy takes, once L3/L4 policy allows the connection"}
+	all := &Set{Name: SetL7Pods, Key: []Type{TypeIPv4, TypeProto}, Comment: "local pods under L7 authorization"}
+	for _, lp := range l7 {
+		i := slices.IndexFunc(pods, func(p local) bool { return p.Ref == lp.Ref })
 		if i < 0 {
-			return nil, fmt.Errorf("nft: L7 pod %s is not a local pod of the node", ref)
+			return nil, fmt.Errorf("nft: L7 pod %s is not a local pod of the node", lp.Ref)
 		}
-		s.Elements = append(s.Elements, Element{Key: []Datum{Addr(pods[i].Addr), Range(protoTCP, protoTCP), Range(1, 65535)}, Comment: ref})
+		a := Addr(pods[i].Addr)
+		all.Elements = append(all.Elements, Element{Key: []Datum{a, Num(protoTCP)}, Comment: lp.Ref})
+		for _, port := range lp.Ports {
+			targets.Elements = append(targets.Elements, Element{Key: []Datum{a, Num(protoTCP), Num(uint32(port))}, Comment: lp.Ref})
+		}
 	}
-	sortElements(s.Elements)
-	return s, nil
+	sortElements(targets.Elements)
+	sortElements(all.Elements)
+	return []*Set{targets, all}, nil
 }
 
 // peerAddr is a pod address of the cluster and the pod it names, as
@@ -1201,10 +1217,15 @@ func chains() []*Chain {
 		{Name: ChainL7, Hook: HookPrerouting, Priority: PriorityL7, Rules: []Rule{
 			{Matches: []Match{MatchCtState{States: CtNew}, in(SetL7Targets, FieldDAddr, FieldL4Proto, FieldDPort)},
 				Verdict: Verdict{Kind: Jump, Chain: ChainL7Checks}, Comment: "a new connection for the L7 proxy"},
+			{Matches: []Match{MatchCtState{States: CtNew}, in(SetL7Pods, FieldDAddr, FieldL4Proto)}, Counter: true, Verdict: drop,
+				Comment: "a TCP port of an L7 pod that no container declares: refused"},
 		}},
 		{Name: ChainL7Checks, Rules: []Rule{
 			{Verdict: Verdict{Kind: Jump, Chain: ChainEgress}},
 			{Verdict: Verdict{Kind: Jump, Chain: ChainIngress}},
+			// Allowed: on to the proxy's TPROXY (a later priority),
+			// past the refusal of the pod's other ports below.
+			{Verdict: Verdict{Kind: Accept}, Comment: "allowed: on to the L7 proxy"},
 		}},
 		{Name: ChainForward, Hook: HookForward, Priority: PriorityFilter, Rules: []Rule{
 			{Matches: []Match{ipv6, in(SetPodIfaces, FieldOIFName)}, Counter: true, Verdict: drop,

@@ -355,8 +355,9 @@ func TestPortSpace(t *testing.T) {
 
 // TestL7ChainJudgesFirst: the connections of a pod that the L7 proxy
 // takes are judged by the egress and ingress chains in prerouting, on
-// their first packet, before the proxy's TPROXY; other pods' are not
-// touched there (the forward chain judges them).
+// their first packet, before the proxy's TPROXY; its undeclared TCP ports
+// take no new connection; other pods' are not touched there (the forward
+// chain judges them).
 func TestL7ChainJudgesFirst(t *testing.T) {
 	m := loadModel(t, "testdata/two-policies.yaml")
 	n := nodeOf(m, "node1")
@@ -364,16 +365,22 @@ func TestL7ChainJudgesFirst(t *testing.T) {
 		t.Fatal("no local pod")
 	}
 	l7 := n.Pods[0].Ref
-	n.L7 = []string{l7}
+	// The reference: the same node's table without L7, forwarding.
+	plain, err := Compile(m, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := NewEvaluator(plain)
+	n.L7 = []L7Pod{{Ref: l7, Ports: []uint16{5432, 8080}}}
 	rs, err := Compile(m, n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ev := NewEvaluator(rs)
 	dst := m.Endpoint(l7).IPs[0]
-	checked := 0
+	checked, allowed := 0, 0
 	for _, src := range m.Endpoints {
-		for _, port := range []uint16{80, 443, 5432, 8080} {
+		for _, port := range []uint16{22, 80, 5432, 8080} {
 			if len(src.IPs) == 0 || src.IPs[0] == dst {
 				continue
 			}
@@ -385,16 +392,20 @@ func TestL7ChainJudgesFirst(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fwd, _, err := ev.Forwarded(p.Src, p.Dst, protoTCP, port)
+			fwd, _, err := ref.Forwarded(p.Src, p.Dst, protoTCP, port)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// What prerouting lets through to the proxy is exactly what
-			// the table would forward.
-			if pre != fwd {
+			// What prerouting lets through to the proxy (ports 5432 and
+			// 8080) is exactly what the table would forward; the pod's
+			// other TCP ports take no new connection.
+			if proxied := port == 5432 || port == 8080; proxied && pre != fwd || !proxied && pre {
 				t.Errorf("%s -> %s:%d: prerouting %v, forwarding %v", src.Ref(), l7, port, pre, fwd)
 			}
 			checked++
+			if fwd && (port == 5432 || port == 8080) {
+				allowed++
+			}
 			// A packet of an established connection is the proxy's
 			// business: not judged again.
 			p.Ct, p.TCPFlags = CtEstablished, TCPAck
@@ -403,8 +414,8 @@ func TestL7ChainJudgesFirst(t *testing.T) {
 			}
 		}
 	}
-	if checked == 0 {
-		t.Fatal("nothing checked")
+	if checked == 0 || allowed == 0 {
+		t.Fatalf("%d flows checked, %d of them allowed to the proxy's ports: the test needs both", checked, allowed)
 	}
 	// Without L7 the prerouting hook judges no connection by policy.
 	n.L7 = nil
@@ -418,7 +429,7 @@ func TestL7ChainJudgesFirst(t *testing.T) {
 			t.Errorf("without L7, %s -> %s dropped in prerouting by %s", src.Ref(), l7, by)
 		}
 	}
-	if _, err := Compile(m, Node{Name: "node1", Pods: n.Pods, L7: []string{"nowhere/pod"}}); err == nil {
+	if _, err := Compile(m, Node{Name: "node1", Pods: n.Pods, L7: []L7Pod{{Ref: "nowhere/pod"}}}); err == nil {
 		t.Error("an L7 pod that is not local was compiled")
 	}
 }
