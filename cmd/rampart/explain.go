@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/spf13/cobra"
+
+	"github.com/rampartnet/rampart/internal/authz"
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/internal/policy"
 )
 
 func newExplainCmd() *cobra.Command {
@@ -15,6 +18,7 @@ func newExplainCmd() *cobra.Command {
 		from, to string
 		probe    string
 		output   string
+		httpReq  string
 	)
 	cmd := &cobra.Command{
 		Use:   "explain [PATH...] --from NS/NAME|ADDRESS --to NS/NAME|ADDRESS --probe PORT/PROTOCOL",
@@ -30,9 +34,17 @@ default, which allows. Each rule is named with its file:line. Built-in rules
 come first: a pod reaches itself and its own node; hostNetwork pods and
 addresses outside the cluster are not isolated.
 
+When L3/L4 allow the connection and Istio AuthorizationPolicies select the
+destination, its node's L7 proxy decides next, as the nodes do: with
+--http METHOD:/path the request is decided in Istio's order (DENY, then
+ALLOW; a workload with an ALLOW policy takes only what one allows), the
+caller known by its workload identity (cluster.local/ns/NS/sa/SA); without
+it, the connection carries no HTTP and is refused.
+
 Exit status 0 means explain ran, whether the connection is allowed or not.` + sourceHelp + exitCodesHelp,
 		Example: `  rampart explain examples/wordpress/hardened --from web/wordpress --to data/mysql --probe 3306/TCP
-  rampart explain examples/wordpress/hardened --from web/wordpress --to 203.0.113.10 --probe 443/TCP -o json`,
+  rampart explain examples/wordpress/hardened --from web/wordpress --to 203.0.113.10 --probe 443/TCP -o json
+  rampart explain examples/l7 --from prod/api-local --to prod/search --probe 8080/TCP --http POST:/query`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, paths []string) error {
 			if err := outputFormat(output, "text", "json"); err != nil {
@@ -45,9 +57,18 @@ Exit status 0 means explain ran, whether the connection is allowed or not.` + so
 			if err != nil {
 				return err
 			}
-			m, err := in.load(cmd.Context(), paths, cmd.ErrOrStderr())
+			req, err := parseHTTP(httpReq)
 			if err != nil {
 				return err
+			}
+			m, snap, err := in.loadAll(cmd.Context(), paths, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			view, ads := authzDiagnostics(snap)
+			if cluster.HasErrors(ads) {
+				printDiagnostics(cmd.ErrOrStderr(), ads, true)
+				return findings("the input's AuthorizationPolicies have %d error(s)", countSeverity(ads, cluster.Error))
 			}
 			src, err := m.Party(from)
 			if err != nil {
@@ -59,10 +80,15 @@ Exit status 0 means explain ran, whether the connection is allowed or not.` + so
 			}
 			q := pr.Query(src, dst)
 			r := m.Verdict(q)
-			if output == "json" {
-				return writeExplainJSON(cmd.OutOrStdout(), q, pr, r)
+			// L3/L4 first: the L7 proxy sees only what they allow.
+			var l7d l7Decision
+			if r.Allowed {
+				l7d = view.decide(m, q, pr, r.Port, req)
 			}
-			writeExplainText(cmd.OutOrStdout(), q, pr, r)
+			if output == "json" {
+				return writeExplainJSON(cmd.OutOrStdout(), q, pr, r, l7d)
+			}
+			writeExplainText(cmd.OutOrStdout(), q, pr, r, l7d, req)
 			return nil
 		},
 	}
@@ -70,16 +96,22 @@ Exit status 0 means explain ran, whether the connection is allowed or not.` + so
 	cmd.Flags().StringVar(&from, "from", "", "source: namespace/name of a pod or workload, or an IP address")
 	cmd.Flags().StringVar(&to, "to", "", "destination: namespace/name of a pod or workload, or an IP address")
 	cmd.Flags().StringVar(&probe, "probe", "80/TCP", "destination PORT/PROTOCOL, e.g. 3306/TCP or http/TCP")
+	cmd.Flags().StringVar(&httpReq, "http", "", "an HTTP request on the connection, METHOD:/path (e.g. POST:/api), for the AuthorizationPolicies")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
 }
 
-func writeExplainText(w io.Writer, q policy.Query, pr policy.Probe, r policy.Result) {
+func writeExplainText(w io.Writer, q policy.Query, pr policy.Probe, r policy.Result, l7d l7Decision, req *authz.HTTP) {
 	verdict := "DENIED"
-	if r.Allowed {
+	if r.Allowed && (!l7d.Applies || l7d.Allowed) {
 		verdict = "ALLOWED"
 	}
-	fmt.Fprintf(w, "%s -> %s on %s: %s\n", q.From, q.To, pr, verdict)
+	what := pr.String()
+	if req != nil {
+		what += ", " + req.Method + " " + req.Path
+	}
+	fmt.Fprintf(w, "%s -> %s on %s: %s\n", q.From, q.To, what, verdict)
+	defer writeL7Text(w, l7d, req)
 	side := func(name string, p policy.Party, d policy.Decision) {
 		state := "denied"
 		if d.Allowed {
@@ -109,7 +141,7 @@ func writeExplainText(w io.Writer, q policy.Query, pr policy.Probe, r policy.Res
 	side("ingress", q.To, r.Ingress)
 }
 
-func writeExplainJSON(w io.Writer, q policy.Query, pr policy.Probe, r policy.Result) error {
+func writeExplainJSON(w io.Writer, q policy.Query, pr policy.Probe, r policy.Result, l7d l7Decision) error {
 	out := struct {
 		From     string          `json:"from"`
 		To       string          `json:"to"`
@@ -119,7 +151,12 @@ func writeExplainJSON(w io.Writer, q policy.Query, pr policy.Probe, r policy.Res
 		Allowed  bool            `json:"allowed"`
 		Egress   policy.Decision `json:"egress"`
 		Ingress  policy.Decision `json:"ingress"`
-	}{q.From.String(), q.To.String(), r.Port, pr.Name, string(pr.Protocol), r.Allowed, r.Egress, r.Ingress}
+		// L7 is the AuthorizationPolicy layer, when it applies.
+		L7 *l7Decision `json:"l7,omitempty"`
+	}{q.From.String(), q.To.String(), r.Port, pr.Name, string(pr.Protocol), r.Allowed && (!l7d.Applies || l7d.Allowed), r.Egress, r.Ingress, nil}
+	if l7d.Applies {
+		out.L7 = &l7d
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)

@@ -71,17 +71,23 @@ func (f *sourceFlags) snapshot(ctx context.Context, paths []string) (*cluster.Sn
 // the input refuse the verb (exit 1) unless --skip-invalid; diagnostics go
 // to stderr.
 func (f *inputFlags) load(ctx context.Context, paths []string, stderr io.Writer) (*policy.Model, error) {
+	m, _, err := f.loadAll(ctx, paths, stderr)
+	return m, err
+}
+
+// loadAll is load, with the snapshot the model was built from.
+func (f *inputFlags) loadAll(ctx context.Context, paths []string, stderr io.Writer) (*policy.Model, *cluster.Snapshot, error) {
 	snap, err := f.source.snapshot(ctx, paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, diags, err := policy.FromSnapshot(snap, f.skipInvalid)
 	printDiagnostics(stderr, diags, f.quiet)
 	if errors.Is(err, policy.ErrInvalid) {
-		return nil, findings("the input has %d error(s); fix them, or pass --skip-invalid to leave those objects out",
+		return nil, nil, findings("the input has %d error(s); fix them, or pass --skip-invalid to leave those objects out",
 			countSeverity(diags, cluster.Error))
 	}
-	return m, err
+	return m, snap, err
 }
 
 func printDiagnostics(w io.Writer, diags []cluster.Diagnostic, quiet bool) {

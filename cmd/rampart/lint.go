@@ -46,6 +46,9 @@ Exit status 1 when there is an error (with --strict, also a warning).` + sourceH
 			if err != nil && !errors.Is(err, policy.ErrInvalid) {
 				return err
 			}
+			_, ads := authzDiagnostics(snap)
+			diags = append(diags, ads...)
+			cluster.SortDiagnostics(diags)
 			if output == "json" {
 				if diags == nil {
 					diags = []cluster.Diagnostic{}
