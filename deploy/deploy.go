@@ -38,32 +38,59 @@ func Identities() ([]any, error) {
 			if err != nil {
 				return nil, err
 			}
-			for i, doc := range strings.Split(string(b), "\n---\n") {
-				var tm metav1.TypeMeta
-				if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
-					return nil, fmt.Errorf("deploy/%s: document %d: %w", f, i+1, err)
-				}
-				var obj any
-				switch tm.Kind {
-				case "ServiceAccount":
-					obj = &corev1.ServiceAccount{}
-				case "ClusterRole":
-					obj = &rbacv1.ClusterRole{}
-				case "ClusterRoleBinding":
-					obj = &rbacv1.ClusterRoleBinding{}
-				case "Role":
-					obj = &rbacv1.Role{}
-				case "RoleBinding":
-					obj = &rbacv1.RoleBinding{}
-				default:
-					return nil, fmt.Errorf("deploy/%s: document %d: unexpected kind %q", f, i+1, tm.Kind)
-				}
-				if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
-					return nil, fmt.Errorf("deploy/%s: document %d: %w", f, i+1, err)
-				}
-				out = append(out, obj)
+			objs, err := DecodeIdentities("deploy/"+f, b)
+			if err != nil {
+				return nil, err
 			}
+			out = append(out, objs...)
 		}
+	}
+	return out, nil
+}
+
+// DecodeIdentities decodes the documents of a manifest (named name in
+// errors) that are ServiceAccounts and RBAC objects into their k8s.io/api
+// types, strictly; documents of other kinds are skipped when skipOthers
+// is set by IdentitiesIn, and refused here.
+func DecodeIdentities(name string, data []byte) ([]any, error) {
+	return decodeIdentities(name, data, false)
+}
+
+// IdentitiesIn is DecodeIdentities that skips documents of other kinds
+// (a document, such as docs/security.md's, that shows more).
+func IdentitiesIn(name string, data []byte) ([]any, error) {
+	return decodeIdentities(name, data, true)
+}
+
+func decodeIdentities(name string, data []byte, skipOthers bool) ([]any, error) {
+	var out []any
+	for i, doc := range strings.Split(string(data), "\n---\n") {
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i+1, err)
+		}
+		var obj any
+		switch tm.Kind {
+		case "ServiceAccount":
+			obj = &corev1.ServiceAccount{}
+		case "ClusterRole":
+			obj = &rbacv1.ClusterRole{}
+		case "ClusterRoleBinding":
+			obj = &rbacv1.ClusterRoleBinding{}
+		case "Role":
+			obj = &rbacv1.Role{}
+		case "RoleBinding":
+			obj = &rbacv1.RoleBinding{}
+		default:
+			if skipOthers {
+				continue
+			}
+			return nil, fmt.Errorf("%s: document %d: unexpected kind %q", name, i+1, tm.Kind)
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", name, i+1, err)
+		}
+		out = append(out, obj)
 	}
 	return out, nil
 }

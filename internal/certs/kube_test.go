@@ -26,8 +26,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
+	"github.com/rampartnet/rampart/deploy"
 	"github.com/rampartnet/rampart/internal/kubetest"
 	"github.com/rampartnet/rampart/ipsec/esp"
 	"github.com/rampartnet/rampart/ipsec/ike"
@@ -47,33 +47,13 @@ func docsManifests(t *testing.T) []any {
 		t.Fatal(err)
 	}
 	var out []any
-	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
+	for i, block := range strings.Split(string(b), "```yaml\n")[1:] {
 		block, _, _ = strings.Cut(block, "```")
-		for i, doc := range strings.Split(block, "\n---\n") {
-			var tm metav1.TypeMeta
-			if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
-				t.Fatalf("docs/security.md: yaml document %d: %v", i, err)
-			}
-			var obj any
-			switch tm.Kind {
-			case "ServiceAccount":
-				obj = &corev1.ServiceAccount{}
-			case "ClusterRole":
-				obj = &rbacv1.ClusterRole{}
-			case "ClusterRoleBinding":
-				obj = &rbacv1.ClusterRoleBinding{}
-			case "Role":
-				obj = &rbacv1.Role{}
-			case "RoleBinding":
-				obj = &rbacv1.RoleBinding{}
-			default:
-				continue
-			}
-			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
-				t.Fatalf("docs/security.md: %s: %v", tm.Kind, err)
-			}
-			out = append(out, obj)
+		objs, err := deploy.IdentitiesIn(fmt.Sprintf("docs/security.md yaml block %d", i+1), []byte(block))
+		if err != nil {
+			t.Fatal(err)
 		}
+		out = append(out, objs...)
 	}
 	if len(out) < 8 {
 		t.Fatalf("docs/security.md: %d RBAC objects, want the agents' and the controller's (8)", len(out))
