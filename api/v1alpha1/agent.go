@@ -60,6 +60,20 @@ type AgentSpec struct {
 	// so that several agents on one host, as in `rampart lab`, do not
 	// compete for one port.
 	MetricsAddress string `json:"metricsAddress,omitempty"`
+	// Authorization is the mesh's settings for the AuthorizationPolicies
+	// that the node's L7 proxy enforces.
+	Authorization AuthorizationSpec `json:"authorization,omitempty"`
+}
+
+// AuthorizationSpec is how Istio's AuthorizationPolicies are read.
+type AuthorizationSpec struct {
+	// TrustDomain starts the workload principals,
+	// <trust domain>/ns/<namespace>/sa/<service account> (default
+	// "cluster.local", Istio's).
+	TrustDomain string `json:"trustDomain,omitempty"`
+	// RootNamespace holds the policies that apply to every workload
+	// (default "istio-system", Istio's).
+	RootNamespace string `json:"rootNamespace,omitempty"`
 }
 
 // NodeSpec is another node: its name, underlay address and pod CIDR. A

@@ -65,7 +65,7 @@ Exit status 0 means explain ran, whether the connection is allowed or not.` + so
 			if err != nil {
 				return err
 			}
-			view, ads := authzDiagnostics(snap)
+			view, ads := authzDiagnostics(snap, in.source.mesh)
 			if cluster.HasErrors(ads) {
 				printDiagnostics(cmd.ErrOrStderr(), ads, true)
 				return findings("the input's AuthorizationPolicies have %d error(s)", countSeverity(ads, cluster.Error))

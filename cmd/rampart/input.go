@@ -7,10 +7,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/rampartnet/rampart/internal/cluster"
-	"github.com/rampartnet/rampart/internal/policy"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rampartnet/rampart/internal/authz"
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/internal/policy"
 )
 
 // inputFlags are the flags of every verb that reads manifests or a cluster.
@@ -34,6 +36,8 @@ type sourceFlags struct {
 	kubeconfig, context, namespace string
 	live                           bool
 	timeout                        time.Duration
+	// The mesh's settings for AuthorizationPolicies.
+	mesh authz.Options
 }
 
 // sourceHelp goes into the help of the verbs that read a source.
@@ -47,6 +51,8 @@ func (f *sourceFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "with a live cluster: read only this namespace's pods, services and policies")
 	cmd.Flags().BoolVar(&f.live, "live", false, "read the live cluster of the current kubeconfig context")
 	cmd.Flags().DurationVar(&f.timeout, "request-timeout", 30*time.Second, "with a live cluster: how long reading it may take")
+	cmd.Flags().StringVar(&f.mesh.TrustDomain, "trust-domain", authz.DefaultTrustDomain, "the trust domain of AuthorizationPolicy principals (<trust domain>/ns/NS/sa/SA)")
+	cmd.Flags().StringVar(&f.mesh.RootNamespace, "istio-root-namespace", authz.DefaultRootNamespace, "the namespace whose AuthorizationPolicies apply to every workload")
 }
 
 // snapshot reads the paths, or the live cluster.

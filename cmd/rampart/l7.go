@@ -22,8 +22,8 @@ type l7View struct {
 
 // authzDiagnostics validates the snapshot's AuthorizationPolicies and
 // lints them against its namespaces and pods.
-func authzDiagnostics(snap *cluster.Snapshot) (*l7View, []cluster.Diagnostic) {
-	e, ds := authz.Load(snap.AuthorizationPolicies, authz.Options{})
+func authzDiagnostics(snap *cluster.Snapshot, mesh authz.Options) (*l7View, []cluster.Diagnostic) {
+	e, ds := authz.Load(snap.AuthorizationPolicies, mesh)
 	d := authz.NewDirectory(snap)
 	namespaces := map[string]bool{}
 	for _, n := range snap.Namespaces {
@@ -70,6 +70,12 @@ type l7Decision struct {
 func (v *l7View) decide(m *policy.Model, q policy.Query, pr policy.Probe, port int32, req *authz.HTTP) l7Decision {
 	dst := q.To.Endpoint
 	if dst == nil {
+		return l7Decision{}
+	}
+	if src := q.From.Endpoint; src == dst || src != nil && src.HostNetwork && src.Node == dst.Node {
+		// A pod reaching itself never leaves its namespace, and the
+		// node's own traffic goes out, not through prerouting: neither
+		// meets the proxy.
 		return l7Decision{}
 	}
 	w, ok := v.d.Workload(dst.Ref())

@@ -69,6 +69,27 @@ func TestExplainHTTP(t *testing.T) {
 	}
 }
 
+// reach --http: the matrix through the L7 layer; without it, a note.
+func TestReachHTTP(t *testing.T) {
+	code, out, _ := runCLI("reach", "../../examples/l7", "--probe", "8080/TCP", "--http", "POST:/query", "-o", "json")
+	var rows []struct {
+		From, To string
+		Allowed  bool
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil {
+		t.Fatalf("reach --http: exit %d:\n%s", code, out)
+	}
+	for _, r := range rows {
+		want := r.To != "prod/search" || r.From == "prod/api-local" || r.From == "prod/api-remote" || r.From == "prod/search"
+		if r.Allowed != want {
+			t.Errorf("POST %s -> %s: allowed %v, want %v", r.From, r.To, r.Allowed, want)
+		}
+	}
+	if code, _, errOut := runCLI("reach", "../../examples/l7", "--probe", "8080/TCP"); code != 0 || !strings.Contains(errOut, "give --http") {
+		t.Errorf("reach without --http: exit %d, no note: %s", code, errOut)
+	}
+}
+
 func TestLintAuthorizationPolicies(t *testing.T) {
 	dir := t.TempDir()
 	b, err := os.ReadFile("../../examples/l7/cluster.yaml")

@@ -46,7 +46,7 @@ Exit status 1 when there is an error (with --strict, also a warning).` + sourceH
 			if err != nil && !errors.Is(err, policy.ErrInvalid) {
 				return err
 			}
-			_, ads := authzDiagnostics(snap)
+			_, ads := authzDiagnostics(snap, source.mesh)
 			diags = append(diags, ads...)
 			cluster.SortDiagnostics(diags)
 			if output == "json" {

@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 
-	"github.com/rampartnet/rampart/internal/analyze"
 	"github.com/spf13/cobra"
+
+	"github.com/rampartnet/rampart/internal/analyze"
+	"github.com/rampartnet/rampart/internal/cluster"
+	"github.com/rampartnet/rampart/internal/policy"
 )
 
 func newReachCmd() *cobra.Command {
@@ -13,6 +16,7 @@ func newReachCmd() *cobra.Command {
 		probes   []string
 		from, to string
 		output   string
+		httpReq  string
 	)
 	cmd := &cobra.Command{
 		Use:   "reach [PATH...]",
@@ -41,13 +45,32 @@ about traffic to those names, not between pods.
 			if err != nil {
 				return err
 			}
-			m, err := in.load(cmd.Context(), paths, cmd.ErrOrStderr())
+			req, err := parseHTTP(httpReq)
 			if err != nil {
 				return err
+			}
+			m, snap, err := in.loadAll(cmd.Context(), paths, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			view, ads := authzDiagnostics(snap, in.source.mesh)
+			if cluster.HasErrors(ads) {
+				printDiagnostics(cmd.ErrOrStderr(), ads, true)
+				return findings("the input's AuthorizationPolicies have %d error(s)", countSeverity(ads, cluster.Error))
 			}
 			t, err := analyze.Reach(m, prs, from, to)
 			if err != nil {
 				return err
+			}
+			if req != nil {
+				// L3/L4 first, then the destination's L7 proxy.
+				t.Refine(func(pr policy.Probe, s, d *policy.Endpoint) bool {
+					q := pr.Query(policy.Party{Endpoint: s}, policy.Party{Endpoint: d})
+					l7d := view.decide(m, q, pr, m.Verdict(q).Port, req)
+					return !l7d.Applies || l7d.Allowed
+				})
+			} else if len(snap.AuthorizationPolicies) > 0 {
+				t.Notes = append(t.Notes, "the table is L3/L4 only: AuthorizationPolicies apply to some destinations; give --http METHOD:/path for a request's verdict through them")
 			}
 			// Notes go to stderr, so that stdout stays one table or one
 			// JSON document.
@@ -65,5 +88,6 @@ about traffic to those names, not between pods.
 	cmd.Flags().StringVar(&from, "from", "", "only sources matching namespace/name, with * wildcards (e.g. 'web/*')")
 	cmd.Flags().StringVar(&to, "to", "", "only destinations matching namespace/name, with * wildcards")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVar(&httpReq, "http", "", "an HTTP request on each connection, METHOD:/path (e.g. POST:/api): the verdict through the AuthorizationPolicies too")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/rampartnet/rampart/api/v1alpha1"
+	"github.com/rampartnet/rampart/internal/authz"
 	"github.com/rampartnet/rampart/internal/certs"
 	"github.com/rampartnet/rampart/internal/cluster"
 	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
@@ -64,6 +65,8 @@ type Config struct {
 	// where the encryption settings came from ("" for the file).
 	ReplayWindow int
 	Encryption   string
+	// Mesh is spec.authorization, for the AuthorizationPolicies.
+	Mesh authz.Options
 
 	// What WithNodes validates again.
 	spec        v1alpha1.AgentSpec
@@ -274,6 +277,13 @@ func (v *validator) agent(s *v1alpha1.AgentSpec) *Config {
 		v.errorf("spec.controlSocket", "a control socket path is required (namespaces do not separate the filesystem: give each agent its own)")
 	}
 	c.MetricsAddress = v.listenAddr("spec.metricsAddress", s.MetricsAddress)
+	c.Mesh = authz.Options{TrustDomain: s.Authorization.TrustDomain, RootNamespace: s.Authorization.RootNamespace}
+	if td := s.Authorization.TrustDomain; td != "" && (len(validation.IsDNS1123Subdomain(td)) > 0) {
+		v.errorf("spec.authorization.trustDomain", "%q is not a trust domain (a DNS name such as cluster.local)", td)
+	}
+	if ns := s.Authorization.RootNamespace; ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+		v.errorf("spec.authorization.rootNamespace", "%q is not a namespace name", ns)
+	}
 	seen := map[string]string{s.NodeName: "spec.nodeName"}
 	for i, n := range s.Nodes {
 		path := fmt.Sprintf("spec.nodes[%d]", i)

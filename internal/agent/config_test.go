@@ -177,6 +177,16 @@ func TestLoadConfig(t *testing.T) {
 		{name: "unknown credentials", edit: func(s string) string {
 			return strings.Replace(s, "{caFile: ca.pem,", "{credentials: vault, caFile: ca.pem,", 1)
 		}, want: `spec.encryption.credentials: "vault": want files or csr`},
+		{name: "mesh settings", edit: func(s string) string {
+			return strings.Replace(s, "  controlSocket: agent.sock\n", "  controlSocket: agent.sock\n  authorization: {trustDomain: example.org, rootNamespace: mesh}\n", 1)
+		}, check: func(t *testing.T, c *Config) {
+			if c.Mesh.TrustDomain != "example.org" || c.Mesh.RootNamespace != "mesh" {
+				t.Errorf("mesh %+v", c.Mesh)
+			}
+		}},
+		{name: "bad trust domain", edit: func(s string) string {
+			return strings.Replace(s, "  controlSocket: agent.sock\n", "  controlSocket: agent.sock\n  authorization: {trustDomain: Not_A_Domain}\n", 1)
+		}, want: `spec.authorization.trustDomain: "Not_A_Domain" is not a trust domain`},
 		{name: "encryption off needs no credentials", edit: func(s string) string {
 			return strings.Replace(s, "{caFile: ca.pem, certFile: cert.pem, keyFile: key.pem, childRekeyTime: 30m}", "{mode: \"off\"}", 1)
 		}, check: func(t *testing.T, c *Config) {

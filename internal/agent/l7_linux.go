@@ -81,7 +81,7 @@ type l7Plan struct {
 // the whole change, as for NetworkPolicy) and finds the local pods they
 // select.
 func (a *Agent) planL7(snap *cluster.Snapshot, local []*policy.Endpoint) (*l7Plan, error) {
-	e, ds := authz.Load(snap.AuthorizationPolicies, authz.Options{})
+	e, ds := authz.Load(snap.AuthorizationPolicies, a.cfg.Mesh)
 	if cluster.HasErrors(ds) {
 		return nil, &invalidError{diags: ds}
 	}

@@ -94,6 +94,21 @@ func selectEndpoints(m *policy.Model, glob string) ([]*policy.Endpoint, error) {
 	return out, nil
 }
 
+// Refine keeps allowed only the cells that decide also allows: a layer
+// above L3/L4 (the L7 authorization of `reach --http`), asked only about
+// what L3/L4 allow.
+func (t *ReachTable) Refine(decide func(pr policy.Probe, from, to *policy.Endpoint) bool) {
+	for k, pr := range t.Probes {
+		for i, s := range t.From {
+			for j, d := range t.To {
+				if t.allowed[k][i][j] && !decide(pr, s, d) {
+					t.allowed[k][i][j] = false
+				}
+			}
+		}
+	}
+}
+
 // Rows returns the verdicts sorted by from, to, port, protocol.
 func (t *ReachTable) Rows() []ReachRow {
 	var rows []ReachRow
