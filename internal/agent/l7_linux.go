@@ -44,7 +44,11 @@ func (a *Agent) startL7(ctx context.Context) (func() error, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.SetTargets(nil) // the targets of the steering installed before this agent, if any, are not ours to keep
+	// What a previous agent steered stays steered (fail closed): the
+	// first policy change moves from there.
+	if err := s.Adopt(); err != nil {
+		return nil, fmt.Errorf("agent: L7 steering: %w", err)
+	}
 	if err := s.Install(); err != nil {
 		return nil, fmt.Errorf("agent: L7 steering: %w", err)
 	}
@@ -58,7 +62,7 @@ func (a *Agent) startL7(ctx context.Context) (func() error, error) {
 		ln.Close()
 		return nil, err
 	}
-	a.l7 = &l7State{proxy: p, steering: s}
+	a.l7 = &l7State{proxy: p, steering: s, targets: s.Targets()}
 	return func() error {
 		go func() {
 			<-ctx.Done()

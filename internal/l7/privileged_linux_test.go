@@ -374,6 +374,18 @@ func TestPrivilegedL7Steering(t *testing.T) {
 	if res, _, err := lab.request("GET", other, 0); err != nil || res.StatusCode != 403 {
 		t.Fatalf("GET %s once steered: %v %v; want 403 from the proxy", other, res, err)
 	}
+	// A new Steering (a restarted agent) adopts what the table holds, and
+	// its Install keeps it.
+	adopted, err := NewSteering(lab.steering.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, lab.node.Do(adopted.Adopt))
+	must(t, lab.node.Do(adopted.Install))
+	lab.checkKernel(true, []netip.AddrPort{steered, other, netip.MustParseAddrPort("198.19.7.9:443")})
+	if got := adopted.Targets(); len(got) != 3 {
+		t.Errorf("adopted targets %v", got)
+	}
 	must(t, lab.node.Do(func() error { return s.SetTargets([]netip.AddrPort{steered}) }))
 	lab.checkKernel(true, []netip.AddrPort{steered})
 	if res, _, err := lab.request("GET", other, 0); err != nil || res.StatusCode != 200 {
@@ -390,7 +402,7 @@ func TestPrivilegedL7Steering(t *testing.T) {
 	// connection is reset and never reaches the server.
 	lab.proxy.Close()
 	conns := lab.conns["80"].Load()
-	_, _, err := lab.request("POST", steered, 0)
+	_, _, err = lab.request("POST", steered, 0)
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("POST %s without a proxy: %v; want the connection refused (reset)", steered, err)
 	}

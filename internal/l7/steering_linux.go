@@ -212,6 +212,41 @@ func (s *Steering) SetTargets(targets []netip.AddrPort) error {
 	return nil
 }
 
+// Adopt takes the targets of a table that a previous process left in the
+// calling thread's namespace as this Steering's, so that Install keeps
+// them: a restarted agent must not unsteer, even for a moment, what its
+// predecessor steered (until its proxy listens, those connections are
+// reset; then its decider, none yet, denies). No table: no targets.
+func (s *Steering) Adopt() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("l7: steering: netlink: %w", err)
+	}
+	if _, err := c.ListTableOfFamily(Table, nftables.TableFamilyINet); err != nil {
+		s.targets = nil
+		return nil
+	}
+	set, err := c.GetSetByName(table, TargetsSet)
+	if err != nil {
+		return fmt.Errorf("l7: steering: set %s of the table left in place: %w", TargetsSet, err)
+	}
+	els, err := c.GetSetElements(set)
+	if err != nil {
+		return fmt.Errorf("l7: steering: set %s of the table left in place: %w", TargetsSet, err)
+	}
+	var targets []netip.AddrPort
+	for _, e := range els {
+		if k := e.Key; len(k) >= 6 {
+			targets = append(targets, netip.AddrPortFrom(netip.AddrFrom4([4]byte(k[:4])), uint16(k[4])<<8|uint16(k[5])))
+		}
+	}
+	slices.SortFunc(targets, netip.AddrPort.Compare)
+	s.targets = targets
+	return nil
+}
+
 // Targets returns the targets as last committed.
 func (s *Steering) Targets() []netip.AddrPort {
 	s.mu.Lock()
