@@ -391,7 +391,7 @@ func newClusterPolicyCNP(c *cluster.ClusterNetworkPolicy) (*ClusterPolicy, *path
 		peers := make([]peerSpec, len(r.To))
 		for j, pe := range r.To {
 			peers[j] = peerSpec{namespaces: pe.Namespaces, pods: namespacedPod2(pe.Pods), nodes: pe.Nodes,
-				networks: cidrs2(pe.Networks), domainNames: domains2(pe.DomainNames)}
+				networks: strs(pe.Networks), domainNames: strs(pe.DomainNames)}
 		}
 		rule, perr := p.rule(Egress, i, r.Name, string(r.Action), peers, protocols2(r.Protocols))
 		if perr != nil {
@@ -419,7 +419,7 @@ func newClusterPolicyANP(a *cluster.AdminNetworkPolicy) (*ClusterPolicy, *pathEr
 		peers := make([]peerSpec, len(r.To))
 		for j, pe := range r.To {
 			peers[j] = peerSpec{namespaces: pe.Namespaces, pods: namespacedPod1(pe.Pods), nodes: pe.Nodes,
-				networks: cidrs1(pe.Networks), domainNames: domains1(pe.DomainNames)}
+				networks: strs(pe.Networks), domainNames: strs(pe.DomainNames)}
 		}
 		rule, perr := p.rule(Egress, i, r.Name, string(r.Action), peers, ports1(r.Ports))
 		if perr != nil {
@@ -447,7 +447,7 @@ func newClusterPolicyBANP(b *cluster.BaselineAdminNetworkPolicy) (*ClusterPolicy
 		peers := make([]peerSpec, len(r.To))
 		for j, pe := range r.To {
 			peers[j] = peerSpec{namespaces: pe.Namespaces, pods: namespacedPod1(pe.Pods), nodes: pe.Nodes,
-				networks: cidrs1(pe.Networks)}
+				networks: strs(pe.Networks)}
 		}
 		rule, perr := p.rule(Egress, i, r.Name, string(r.Action), peers, ports1(r.Ports))
 		if perr != nil {
@@ -502,45 +502,15 @@ func ingressPeers1(from []npav1alpha1.AdminNetworkPolicyIngressPeer) []peerSpec 
 	return peers
 }
 
-func cidrs2(c []npav1alpha2.CIDR) []string {
-	if c == nil {
+// strs converts the string types of both API versions (CIDR,
+// DomainName) to strings, keeping nil apart from empty: an empty list is
+// a field given with no value, which validation reports.
+func strs[S ~string](in []S) []string {
+	if in == nil {
 		return nil
 	}
-	out := make([]string, len(c))
-	for i, s := range c {
-		out[i] = string(s)
-	}
-	return out
-}
-
-func cidrs1(c []npav1alpha1.CIDR) []string {
-	if c == nil {
-		return nil
-	}
-	out := make([]string, len(c))
-	for i, s := range c {
-		out[i] = string(s)
-	}
-	return out
-}
-
-func domains2(d []npav1alpha2.DomainName) []string {
-	if d == nil {
-		return nil
-	}
-	out := make([]string, len(d))
-	for i, s := range d {
-		out[i] = string(s)
-	}
-	return out
-}
-
-func domains1(d []npav1alpha1.DomainName) []string {
-	if d == nil {
-		return nil
-	}
-	out := make([]string, len(d))
-	for i, s := range d {
+	out := make([]string, len(in))
+	for i, s := range in {
 		out[i] = string(s)
 	}
 	return out

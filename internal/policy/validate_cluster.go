@@ -292,7 +292,7 @@ func (v *validator) clusterNetworkPolicy(p *cluster.ClusterNetworkPolicy) {
 		peers := make([]peerSpec, len(r.To))
 		for j, pe := range r.To {
 			peers[j] = peerSpec{namespaces: pe.Namespaces, pods: namespacedPod2(pe.Pods), nodes: pe.Nodes,
-				networks: cidrs2(pe.Networks), domainNames: domains2(pe.DomainNames)}
+				networks: strs(pe.Networks), domainNames: strs(pe.DomainNames)}
 		}
 		addr := c.rule(Egress, i, r.Name, string(r.Action), actions, peers)
 		named := c.protocols(fmt.Sprintf("spec.egress[%d].protocols", i), r.Protocols)
@@ -413,7 +413,7 @@ func (v *validator) adminNetworkPolicy(p *cluster.AdminNetworkPolicy) {
 		peers := make([]peerSpec, len(r.To))
 		for j, pe := range r.To {
 			peers[j] = peerSpec{namespaces: pe.Namespaces, pods: namespacedPod1(pe.Pods), nodes: pe.Nodes,
-				networks: cidrs1(pe.Networks), domainNames: domains1(pe.DomainNames)}
+				networks: strs(pe.Networks), domainNames: strs(pe.DomainNames)}
 		}
 		addr := c.rule(Egress, i, r.Name, string(r.Action), actions, peers)
 		named := c.ports(fmt.Sprintf("spec.egress[%d].ports", i), r.Ports)
@@ -446,7 +446,7 @@ func (v *validator) baselineAdminNetworkPolicy(p *cluster.BaselineAdminNetworkPo
 		peers := make([]peerSpec, len(r.To))
 		for j, pe := range r.To {
 			peers[j] = peerSpec{namespaces: pe.Namespaces, pods: namespacedPod1(pe.Pods), nodes: pe.Nodes,
-				networks: cidrs1(pe.Networks)}
+				networks: strs(pe.Networks)}
 		}
 		addr := c.rule(Egress, i, r.Name, string(r.Action), actions, peers)
 		named := c.ports(fmt.Sprintf("spec.egress[%d].ports", i), r.Ports)
