@@ -247,10 +247,23 @@ func TestGuardrailsExample(t *testing.T) {
 		}
 	}
 	r := analyze(t, m, Options{})
+	named := false
 	for _, f := range r.Findings {
 		if f.Kind == KindOverriddenByAdmin || f.Kind == KindEgressBlocksDNS {
 			t.Errorf("the example has a %s finding: %s %s", f.Kind, f.Subject, f.Message)
 		}
+		// The tenants have no default-deny NetworkPolicy, but a Baseline
+		// tier policy decides what none allows: "from anywhere" would
+		// be false.
+		if f.Kind == KindNoDefaultDenyIngress && f.Subject == "blog" {
+			named = true
+			if !strings.Contains(f.Message, "ClusterNetworkPolicy tenant-blog") || strings.Contains(f.Message, "from anywhere") || f.Severity != Low {
+				t.Errorf("blog's no-default-deny-ingress: [%s] %s", f.Severity, f.Message)
+			}
+		}
+	}
+	if !named {
+		t.Error("no no-default-deny-ingress finding for blog")
 	}
 }
 

@@ -195,12 +195,35 @@ func (a *analysis) defaultDenyFindings() []Finding {
 				eg = eg || p.Isolates(policy.Egress)
 			}
 		}
+		// Cluster-wide policies that select every pod of the namespace
+		// decide what no NetworkPolicy does: the claim "from anywhere"
+		// would be false, so say what governs instead.
+		tiers := func(d policy.Direction) string {
+			var refs []string
+			for _, cp := range a.m.ClusterPolicies {
+				all := true
+				for _, c := range a.nsClasses[ni] {
+					if e := a.classes[c].Rep(); !e.HostNetwork && !cp.Selects(e) {
+						all = false
+					}
+				}
+				if all && len(cp.Rules(d)) > 0 {
+					refs = append(refs, cp.Ref())
+				}
+			}
+			return strings.Join(refs, ", ")
+		}
 		if !in {
+			msg, sev := "no default-deny ingress policy (empty podSelector, policyTypes Ingress): "+
+				"a pod that no other policy selects accepts connections from anywhere", systemSeverity(ns, Medium)
+			if t := tiers(policy.Ingress); t != "" {
+				msg, sev = "no default-deny ingress NetworkPolicy (empty podSelector, policyTypes Ingress): "+
+					"what no NetworkPolicy allows is decided by the cluster-wide "+t+" (`rampart explain` shows how)", Low
+			}
 			fs = append(fs, Finding{
-				Kind: KindNoDefaultDenyIngress, Severity: systemSeverity(ns, Medium), hintKind: "default-deny-ingress",
+				Kind: KindNoDefaultDenyIngress, Severity: sev, hintKind: "default-deny-ingress",
 				Subject: ns, SubjectKind: SubjectNamespace, Namespace: ns,
-				Message: "no default-deny ingress policy (empty podSelector, policyTypes Ingress): " +
-					"a pod that no other policy selects accepts connections from anywhere",
+				Message: msg,
 				Hint: "apply a default-deny policy, then allow what each workload needs:\n" +
 					"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" +
 					"metadata: {name: default-deny-ingress, namespace: " + ns + "}\n" +
@@ -208,11 +231,16 @@ func (a *analysis) defaultDenyFindings() []Finding {
 			})
 		}
 		if !eg {
+			msg, sev := "no default-deny egress policy (empty podSelector, policyTypes Egress): "+
+				"a pod that no other policy selects can connect anywhere, the internet included", systemSeverity(ns, Low)
+			if t := tiers(policy.Egress); t != "" {
+				msg, sev = "no default-deny egress NetworkPolicy (empty podSelector, policyTypes Egress): "+
+					"what no NetworkPolicy allows is decided by the cluster-wide "+t+" (`rampart explain` shows how)", Info
+			}
 			fs = append(fs, Finding{
-				Kind: KindNoDefaultDenyEgress, Severity: systemSeverity(ns, Low), hintKind: "default-deny-egress",
+				Kind: KindNoDefaultDenyEgress, Severity: sev, hintKind: "default-deny-egress",
 				Subject: ns, SubjectKind: SubjectNamespace, Namespace: ns,
-				Message: "no default-deny egress policy (empty podSelector, policyTypes Egress): " +
-					"a pod that no other policy selects can connect anywhere, the internet included",
+				Message: msg,
 				Hint: "apply a default-deny egress policy that still allows DNS, then allow what each workload needs:\n" +
 					"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" +
 					"metadata: {name: default-deny-egress, namespace: " + ns + "}\n" +
