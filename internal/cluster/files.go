@@ -408,6 +408,33 @@ func (s *Snapshot) add(kind string, obj any, o *Origin) {
 	}
 }
 
+// uniqueObjects keeps the first object of each name of kind (namespace
+// and name when namespaced), reports the others through dup, and orders
+// the rest by namespace and name.
+func uniqueObjects[T interface {
+	GetNamespace() string
+	GetName() string
+}](list []T, kind string, namespaced bool, origin func(T) *Origin, dup func(string, *Origin) bool) []T {
+	key := func(o T) (ns, name string) {
+		if namespaced {
+			ns = o.GetNamespace()
+		}
+		return ns, o.GetName()
+	}
+	var out []T
+	for _, o := range list {
+		if ns, name := key(o); !dup(ObjectName(kind, ns, name), origin(o)) {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ni, ai := key(out[i])
+		nj, aj := key(out[j])
+		return ni+"/"+ai < nj+"/"+aj
+	})
+	return out
+}
+
 // Finish completes a snapshot after its last file: default namespaces,
 // the automatic namespace label, namespaces referred to but not declared,
 // duplicates, and a deterministic order.
@@ -474,57 +501,20 @@ func (s *Snapshot) Finish() {
 			nps = append(nps, np)
 		}
 	}
-	// The cluster-wide policies are cluster-scoped: unique by name per kind.
-	var cnps []*ClusterNetworkPolicy
-	for _, p := range s.ClusterNetworkPolicies {
-		if !dup(ObjectName("ClusterNetworkPolicy", "", p.Name), p.Origin) {
-			cnps = append(cnps, p)
-		}
-	}
-	var anps []*AdminNetworkPolicy
-	for _, p := range s.AdminNetworkPolicies {
-		if !dup(ObjectName("AdminNetworkPolicy", "", p.Name), p.Origin) {
-			anps = append(anps, p)
-		}
-	}
-	var banps []*BaselineAdminNetworkPolicy
-	for _, p := range s.BaselineAdminNetworkPolicies {
-		if !dup(ObjectName("BaselineAdminNetworkPolicy", "", p.Name), p.Origin) {
-			banps = append(banps, p)
-		}
-	}
-	sort.Slice(cnps, func(i, j int) bool { return cnps[i].Name < cnps[j].Name })
-	sort.Slice(anps, func(i, j int) bool { return anps[i].Name < anps[j].Name })
-	sort.Slice(banps, func(i, j int) bool { return banps[i].Name < banps[j].Name })
-	s.ClusterNetworkPolicies, s.AdminNetworkPolicies, s.BaselineAdminNetworkPolicies = cnps, anps, banps
-	var aps []*AuthorizationPolicy
+	// The cluster-wide policies and Rampart's kinds are cluster-scoped:
+	// unique by name per kind.
+	s.ClusterNetworkPolicies = uniqueObjects(s.ClusterNetworkPolicies, "ClusterNetworkPolicy", false, func(p *ClusterNetworkPolicy) *Origin { return p.Origin }, dup)
+	s.AdminNetworkPolicies = uniqueObjects(s.AdminNetworkPolicies, "AdminNetworkPolicy", false, func(p *AdminNetworkPolicy) *Origin { return p.Origin }, dup)
+	s.BaselineAdminNetworkPolicies = uniqueObjects(s.BaselineAdminNetworkPolicies, "BaselineAdminNetworkPolicy", false, func(p *BaselineAdminNetworkPolicy) *Origin { return p.Origin }, dup)
 	for _, p := range s.AuthorizationPolicies {
 		if p.Namespace == "" {
 			p.Namespace = metav1.NamespaceDefault
 		}
-		if !dup(ObjectName("AuthorizationPolicy", p.Namespace, p.Name), p.Origin) {
-			aps = append(aps, p)
-		}
 	}
-	sort.Slice(aps, func(i, j int) bool {
-		return aps[i].Namespace+"/"+aps[i].Name < aps[j].Namespace+"/"+aps[j].Name
-	})
-	s.AuthorizationPolicies = aps
-	var ecs []*EncryptionConfig
-	for _, e := range s.EncryptionConfigs {
-		if !dup(ObjectName("EncryptionConfig", "", e.Name), e.Origin) {
-			ecs = append(ecs, e)
-		}
-	}
-	var peers []*IPsecPeer
-	for _, p := range s.IPsecPeers {
-		if !dup(ObjectName("IPsecPeer", "", p.Name), p.Origin) {
-			peers = append(peers, p)
-		}
-	}
-	sort.Slice(ecs, func(i, j int) bool { return ecs[i].Name < ecs[j].Name })
-	sort.Slice(peers, func(i, j int) bool { return peers[i].Name < peers[j].Name })
-	s.EncryptionConfigs, s.IPsecPeers = ecs, peers
+	s.AuthorizationPolicies = uniqueObjects(s.AuthorizationPolicies, "AuthorizationPolicy", true, func(p *AuthorizationPolicy) *Origin { return p.Origin }, dup)
+	s.EncryptionConfigs = uniqueObjects(s.EncryptionConfigs, "EncryptionConfig", false, func(e *EncryptionConfig) *Origin { return e.Origin }, dup)
+	s.IPsecPeers = uniqueObjects(s.IPsecPeers, "IPsecPeer", false, func(p *IPsecPeer) *Origin { return p.Origin }, dup)
+	aps := s.AuthorizationPolicies
 
 	declared := map[string]bool{}
 	for _, n := range nss {
