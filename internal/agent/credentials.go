@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -123,7 +122,7 @@ func (s *csrSource) stored(now time.Time) (*credentials, error) {
 // check is what makes credentials usable by node at now.
 func (cr *credentials) check(node string, now time.Time) error {
 	leaf := cr.Chain[0]
-	if !publicKeyEqual(leaf.PublicKey, cr.Key.Public()) {
+	if !ikecrypto.PublicKeysEqual(leaf.PublicKey, cr.Key.Public()) {
 		return errors.New("the certificate is not of the key")
 	}
 	if !slices.Contains(leaf.DNSNames, node) {
@@ -144,11 +143,6 @@ func (cr *credentials) check(node string, now time.Time) error {
 		return fmt.Errorf("the certificate does not chain to the trust anchors: %w", err)
 	}
 	return nil
-}
-
-func publicKeyEqual(a, b crypto.PublicKey) bool {
-	ka, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && ka.Equal(b)
 }
 
 // obtain makes a new key, has its certificate signed through the CSR API,
@@ -226,22 +220,14 @@ func (s *csrSource) save(cr *credentials) error {
 		mode os.FileMode
 	}{
 		{credKeyFile, keyPEM, 0o600},
-		{credCertFile, encodeCerts(cr.Chain), 0o644},
-		{credCAFile, encodeCerts(cr.CAs), 0o644},
+		{credCertFile, ikecrypto.EncodeCertificates(cr.Chain), 0o644},
+		{credCAFile, ikecrypto.EncodeCertificates(cr.CAs), 0o644},
 	} {
 		if err := writeFileAtomic(filepath.Join(s.dir, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("agent: credentials: %w", err)
 		}
 	}
 	return nil
-}
-
-func encodeCerts(list []*x509.Certificate) []byte {
-	var b bytes.Buffer
-	for _, c := range list {
-		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
-	return b.Bytes()
 }
 
 // writeFileAtomic writes data to path with mode through a temporary file

@@ -21,6 +21,7 @@ import (
 
 	"github.com/rampartnet/rampart/internal/certs"
 	"github.com/rampartnet/rampart/internal/kubetest"
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 )
 
 // TestKubeAgentCredentials is credentials csr against a real API server
@@ -127,7 +128,7 @@ func TestKubeAgentCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaf := got.Certs[0]
-	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != node || !publicKeyEqual(got.Key.Public(), leaf.PublicKey) ||
+	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != node || !ikecrypto.PublicKeysEqual(got.Key.Public(), leaf.PublicKey) ||
 		len(got.CAs) != 1 || !got.CAs[0].Equal(ca.cert) {
 		t.Fatalf("certificate names %v; %d trust anchors", leaf.DNSNames, len(got.CAs))
 	}
@@ -193,7 +194,7 @@ func TestKubeAgentCredentials(t *testing.T) {
 	if renewed.Equal(third.Certs[0]) || a.creds.Chain[0] != renewed || st == nil || st.Renewals != 1 || st.Serial != renewed.SerialNumber.Text(16) || st.Error != "" {
 		t.Errorf("after renewal: status %+v", st)
 	}
-	if publicKeyEqual(a.creds.Key.Public(), third.Key.Public()) {
+	if ikecrypto.PublicKeysEqual(a.creds.Key.Public(), third.Key.Public()) {
 		t.Error("a renewal kept the old key")
 	}
 	kept, err := src.stored(time.Now())

@@ -264,7 +264,7 @@ func (a *Agent) gatewayPeer(p *v1alpha1.IPsecPeer, secret func(v1alpha1.SecretRe
 		if k.Key, err = ikecrypto.ParsePrivateKey(sec.Data[corev1.TLSPrivateKeyKey]); err != nil {
 			return fail("auth.certificate.secretRef", fmt.Errorf("Secret %s/%s %s: %w", sec.Namespace, sec.Name, corev1.TLSPrivateKeyKey, err))
 		}
-		if !publicKeyEqual(k.Certs[0].PublicKey, k.Key.Public()) {
+		if !ikecrypto.PublicKeysEqual(k.Certs[0].PublicKey, k.Key.Public()) {
 			return fail("auth.certificate.secretRef", fmt.Errorf("Secret %s/%s: %s is not the certificate's key", sec.Namespace, sec.Name, corev1.TLSPrivateKeyKey))
 		}
 		caRef := auth.Certificate.CARef

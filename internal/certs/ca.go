@@ -175,9 +175,7 @@ func (ca *CA) Issue(req *x509.CertificateRequest, node string, usages []certv1.K
 	}
 	var b bytes.Buffer
 	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
-	for _, c := range ca.Intermediates {
-		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
+	b.Write(ikecrypto.EncodeCertificates(ca.Intermediates))
 	return b.Bytes(), nil
 }
 
@@ -187,9 +185,5 @@ const TrustBundleName = "rampart.dev:ipsec:ca"
 
 // AnchorsPEM is the content of the trust bundle.
 func (ca *CA) AnchorsPEM() string {
-	var b bytes.Buffer
-	for _, c := range ca.Anchors {
-		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
-	return b.String()
+	return string(ikecrypto.EncodeCertificates(ca.Anchors))
 }

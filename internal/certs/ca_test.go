@@ -111,7 +111,7 @@ func TestIssue(t *testing.T) {
 		t.Errorf("NotBefore %v: want backdated", leaf.NotBefore)
 	case leaf.NotAfter.Sub(now) > time.Hour || leaf.NotAfter.Sub(now) < time.Hour-time.Second:
 		t.Errorf("NotAfter %v: want an hour from now", leaf.NotAfter)
-	case !publicKeyEqual(key.Public(), leaf.PublicKey):
+	case !ikecrypto.PublicKeysEqual(key.Public(), leaf.PublicKey):
 		t.Error("not the request's key")
 	case !chain[1].Equal(inter.cert):
 		t.Error("second block is not the intermediate")

@@ -188,7 +188,7 @@ func sameRequest(old *certv1.CertificateSigningRequest, node string, pub crypto.
 	if err != nil {
 		return fmt.Errorf("its spec.request: %w", err)
 	}
-	if !publicKeyEqual(pub, req.PublicKey) || req.Subject.CommonName != node {
+	if !ikecrypto.PublicKeysEqual(pub, req.PublicKey) || req.Subject.CommonName != node {
 		return fmt.Errorf("it asks for %q with another key", req.Subject.CommonName)
 	}
 	return nil
@@ -198,7 +198,7 @@ func sameRequest(old *certv1.CertificateSigningRequest, node string, pub crypto.
 // for: our key, our node, usable now.
 func checkIssued(leaf *x509.Certificate, node string, pub crypto.PublicKey) error {
 	switch {
-	case !publicKeyEqual(pub, leaf.PublicKey):
+	case !ikecrypto.PublicKeysEqual(pub, leaf.PublicKey):
 		return errors.New("the issued certificate is not for our key")
 	case len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != node:
 		return fmt.Errorf("the issued certificate names %q, not [%q]", leaf.DNSNames, node)
@@ -206,11 +206,6 @@ func checkIssued(leaf *x509.Certificate, node string, pub crypto.PublicKey) erro
 		return fmt.Errorf("the issued certificate expired at %s (a CSR for this key was signed long ago: use a new key)", leaf.NotAfter.Format(time.RFC3339))
 	}
 	return nil
-}
-
-func publicKeyEqual(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
 }
 
 // TrustAnchors returns the CA certificates of SignerName's

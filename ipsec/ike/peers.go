@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/rampartnet/rampart/ipsec/ike/ikecrypto"
 	"github.com/rampartnet/rampart/ipsec/ike/message"
 )
 
@@ -117,8 +118,7 @@ func checkCertificates(certs []*x509.Certificate, key crypto.Signer, cas []*x509
 	if slices.Contains(certs, nil) || slices.Contains(cas, nil) {
 		return errors.New("a nil certificate")
 	}
-	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(certs[0].PublicKey) {
+	if !ikecrypto.PublicKeysEqual(key.Public(), certs[0].PublicKey) {
 		return fmt.Errorf("the key is not the one of the certificate %q (the leaf comes first)", certs[0].Subject)
 	}
 	return nil

@@ -90,3 +90,21 @@ func ParsePrivateKey(data []byte) (crypto.Signer, error) {
 	}
 	return signer, nil
 }
+
+// EncodeCertificates writes certificates as PEM CERTIFICATE blocks, in
+// order: what ParseCertificates reads back.
+func EncodeCertificates(list []*x509.Certificate) []byte {
+	var b []byte
+	for _, c := range list {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return b
+}
+
+// PublicKeysEqual reports whether a and b are the same public key (the
+// standard library's keys have an Equal method; a key without one is
+// never equal).
+func PublicKeysEqual(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
+}
