@@ -83,7 +83,7 @@ Exit status 0 means explain ran, whether the connection is allowed or not.` + so
 			// L3/L4 first: the L7 proxy sees only what they allow.
 			var l7d l7Decision
 			if r.Allowed {
-				l7d = view.decide(m, q, pr, r.Port, req)
+				l7d = view.decide(q, pr, r.Port, req)
 			}
 			if output == "json" {
 				return writeExplainJSON(cmd.OutOrStdout(), q, pr, r, l7d)

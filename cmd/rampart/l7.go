@@ -67,7 +67,7 @@ type l7Decision struct {
 // decide follows the node: a destination pod that AuthorizationPolicies
 // select takes TCP on its declared ports through the L7 proxy (HTTP only,
 // each request decided) and no TCP connection on its other ports.
-func (v *l7View) decide(m *policy.Model, q policy.Query, pr policy.Probe, port int32, req *authz.HTTP) l7Decision {
+func (v *l7View) decide(q policy.Query, pr policy.Probe, port int32, req *authz.HTTP) l7Decision {
 	dst := q.To.Endpoint
 	if dst == nil {
 		return l7Decision{}

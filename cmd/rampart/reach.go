@@ -66,7 +66,13 @@ about traffic to those names, not between pods.
 				// L3/L4 first, then the destination's L7 proxy.
 				t.Refine(func(pr policy.Probe, s, d *policy.Endpoint) bool {
 					q := pr.Query(policy.Party{Endpoint: s}, policy.Party{Endpoint: d})
-					l7d := view.decide(m, q, pr, m.Verdict(q).Port, req)
+					port := pr.Port
+					if port == 0 {
+						// A named port: the verdict resolves it against
+						// the destination's containers.
+						port = m.Verdict(q).Port
+					}
+					l7d := view.decide(q, pr, port, req)
 					return !l7d.Applies || l7d.Allowed
 				})
 			} else if len(snap.AuthorizationPolicies) > 0 {
