@@ -27,6 +27,18 @@ type podEntry struct {
 // name, for the analyzer: they have no address).
 func NewDirectory(s *cluster.Snapshot) *Directory {
 	d := &Directory{byAddr: map[netip.Addr]*podEntry{}, byRef: map[string]*podEntry{}}
+	// The Services with a selector, by namespace, each selector made once:
+	// a pod is matched against its own namespace's only.
+	type service struct {
+		name string
+		sel  labels.Selector
+	}
+	services := map[string][]service{}
+	for _, sv := range s.Services {
+		if len(sv.Spec.Selector) > 0 {
+			services[sv.Namespace] = append(services[sv.Namespace], service{sv.Name, labels.SelectorFromSet(sv.Spec.Selector)})
+		}
+	}
 	for _, p := range s.Pods {
 		e := &podEntry{
 			w: Workload{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels},
@@ -35,9 +47,9 @@ func NewDirectory(s *cluster.Snapshot) *Directory {
 		if e.c.ServiceAccount == "" {
 			e.c.ServiceAccount = p.Spec.DeprecatedServiceAccount
 		}
-		for _, sv := range s.Services {
-			if sv.Namespace == p.Namespace && len(sv.Spec.Selector) > 0 && labels.SelectorFromSet(sv.Spec.Selector).Matches(labels.Set(p.Labels)) {
-				e.w.Services = append(e.w.Services, sv.Name)
+		for _, sv := range services[p.Namespace] {
+			if sv.sel.Matches(labels.Set(p.Labels)) {
+				e.w.Services = append(e.w.Services, sv.name)
 			}
 		}
 		d.byRef[p.Namespace+"/"+p.Name] = e
