@@ -127,7 +127,9 @@ func (k *Kube) addCustom(s *Snapshot, origin func(kind, ns, name string) *Origin
 				p := &IPsecPeer{}
 				target, into = p, &p.IPsecPeer
 			}
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.DeepCopy().Object, into); err != nil {
+			// The converter builds new values: the cache's object is
+			// only read, and the snapshot gets a copy of its own.
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
 				s.Diagnostics = append(s.Diagnostics, At(Error, o, ObjectName(c.kind, u.GetNamespace(), u.GetName()), "", "cannot decode: %v", err))
 				continue
 			}
