@@ -225,7 +225,18 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 			"skipped: Rampart does not use kind %s", kind))
 		return
 	}
-	var target any
+	target, decodeInto := newObject(kind)
+	if d, ok := decodeStrict(n, decodeInto, o, kind+" "+name); !ok {
+		s.Diagnostics = append(s.Diagnostics, d)
+		return
+	}
+	s.add(kind, target, o)
+}
+
+// newObject makes an empty object of kind for s.add, and says what its
+// manifest decodes into: the object itself, or for the kinds that carry
+// an Origin beside the API type, that embedded type.
+func newObject(kind string) (target, decodeInto any) {
 	switch kind {
 	case "Namespace":
 		target = &corev1.Namespace{}
@@ -235,8 +246,6 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 		target = &corev1.Node{}
 	case "Service":
 		target = &corev1.Service{}
-	case "NetworkPolicy":
-		target = &NetworkPolicy{}
 	case "Deployment":
 		target = &appsv1.Deployment{}
 	case "StatefulSet":
@@ -249,41 +258,29 @@ func (s *Snapshot) addNode(file string, n *yaml.Node) {
 		target = &batchv1.Job{}
 	case "CronJob":
 		target = &batchv1.CronJob{}
+	case "NetworkPolicy":
+		p := &NetworkPolicy{}
+		return p, &p.NetworkPolicy
 	case "ClusterNetworkPolicy":
-		target = &ClusterNetworkPolicy{}
+		p := &ClusterNetworkPolicy{}
+		return p, &p.ClusterNetworkPolicy
 	case "AdminNetworkPolicy":
-		target = &AdminNetworkPolicy{}
+		p := &AdminNetworkPolicy{}
+		return p, &p.AdminNetworkPolicy
 	case "BaselineAdminNetworkPolicy":
-		target = &BaselineAdminNetworkPolicy{}
+		p := &BaselineAdminNetworkPolicy{}
+		return p, &p.BaselineAdminNetworkPolicy
 	case "AuthorizationPolicy":
-		target = &AuthorizationPolicy{}
+		p := &AuthorizationPolicy{}
+		return p, &p.AuthorizationPolicy
 	case "EncryptionConfig":
-		target = &EncryptionConfig{}
+		p := &EncryptionConfig{}
+		return p, &p.EncryptionConfig
 	case "IPsecPeer":
-		target = &IPsecPeer{}
+		p := &IPsecPeer{}
+		return p, &p.IPsecPeer
 	}
-	decodeInto := target
-	switch p := target.(type) {
-	case *NetworkPolicy:
-		decodeInto = &p.NetworkPolicy
-	case *ClusterNetworkPolicy:
-		decodeInto = &p.ClusterNetworkPolicy
-	case *AdminNetworkPolicy:
-		decodeInto = &p.AdminNetworkPolicy
-	case *BaselineAdminNetworkPolicy:
-		decodeInto = &p.BaselineAdminNetworkPolicy
-	case *AuthorizationPolicy:
-		decodeInto = &p.AuthorizationPolicy
-	case *EncryptionConfig:
-		decodeInto = &p.EncryptionConfig
-	case *IPsecPeer:
-		decodeInto = &p.IPsecPeer
-	}
-	if d, ok := decodeStrict(n, decodeInto, o, kind+" "+name); !ok {
-		s.Diagnostics = append(s.Diagnostics, d)
-		return
-	}
-	s.add(kind, target, o)
+	return target, target
 }
 
 func mapping(n *yaml.Node, key string) *yaml.Node {

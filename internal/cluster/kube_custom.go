@@ -106,27 +106,7 @@ func (k *Kube) addCustom(s *Snapshot, origin func(kind, ns, name string) *Origin
 				continue
 			}
 			o := origin(c.kind, u.GetNamespace(), u.GetName())
-			var target, into any
-			switch c.kind {
-			case "ClusterNetworkPolicy":
-				p := &ClusterNetworkPolicy{}
-				target, into = p, &p.ClusterNetworkPolicy
-			case "AdminNetworkPolicy":
-				p := &AdminNetworkPolicy{}
-				target, into = p, &p.AdminNetworkPolicy
-			case "BaselineAdminNetworkPolicy":
-				p := &BaselineAdminNetworkPolicy{}
-				target, into = p, &p.BaselineAdminNetworkPolicy
-			case "AuthorizationPolicy":
-				p := &AuthorizationPolicy{}
-				target, into = p, &p.AuthorizationPolicy
-			case "EncryptionConfig":
-				p := &EncryptionConfig{}
-				target, into = p, &p.EncryptionConfig
-			case "IPsecPeer":
-				p := &IPsecPeer{}
-				target, into = p, &p.IPsecPeer
-			}
+			target, into := newObject(c.kind)
 			// The converter builds new values: the cache's object is
 			// only read, and the snapshot gets a copy of its own.
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
